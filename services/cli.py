@@ -1,0 +1,346 @@
+"""The `govnet` command.
+
+Imports are made inside each command: `govnet worker` must apply eventlet's monkey patch
+before anything that opens sockets or threads is imported, and the rest should start fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, NoReturn
+
+import click
+
+BROKER_HINT = (
+    "start one with `sudo apt install rabbitmq-server` (Debian/Ubuntu) or "
+    "`docker compose -f deploy/compose.yaml up -d rabbitmq`, "
+    "or point GOVNET_AMQP_URI at yours"
+)
+
+
+def fail(message: str, status: int = 1) -> NoReturn:
+    click.echo(f"govnet: {message}", err=True)
+    sys.exit(status)
+
+
+def load_settings() -> Any:
+    from services.platform.settings import Settings, SettingsError
+
+    try:
+        return Settings.from_environment()
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def parse_services(names: tuple[str, ...]) -> list[str]:
+    from services.contract.names import SERVICES
+
+    if not names or names == ("all",):
+        return list(SERVICES)
+    unknown = [n for n in names if n not in SERVICES]
+    if unknown:
+        fail(f"unknown service {unknown[0]!r}: choose from {', '.join(SERVICES)} or all", 2)
+    return list(dict.fromkeys(names))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """govnet: one network of government services (catalog, applications, notifications,
+    audit) over RabbitMQ events and gRPC."""
+
+
+# -- identifiers ------------------------------------------------------------------------
+
+
+@cli.group("id")
+def id_group() -> None:
+    """Check identifiers: resident ID, credit code, division, item codes."""
+
+
+@id_group.command("check")
+@click.argument("value")
+def id_check(value: str) -> None:
+    """Say which kind VALUE is, whether it is valid, and why not. Exit 1 if invalid."""
+    from services.contract.identifiers import identify
+
+    found = identify(value)
+    verdict = "valid" if found.valid else "invalid"
+    click.echo(f"{found.kind}: {verdict}" + (f": {found.reason}" if found.reason else ""))
+    for key, part in found.parts.items():
+        click.echo(f"  {key:<22} {part}")
+    sys.exit(0 if found.valid else 1)
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+@cli.group()
+def events() -> None:
+    """The event contract: types and their JSON Schema."""
+
+
+@events.command("types")
+def events_types() -> None:
+    """List every registered event type and version."""
+    from services.contract.schemas import default_registry
+
+    for spec in default_registry():
+        where = "  (ingress)" if spec.ingress else ""
+        click.echo(f"{spec.type:<24} v{spec.major}  {spec.description}{where}")
+
+
+@events.command("schema")
+@click.argument("event_type", required=False)
+@click.option("--major", type=int, help="Major version (default: the latest).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Write every schema here.")
+def events_schema(event_type: str | None, major: int | None, out_dir: str | None) -> None:
+    """Print the JSON Schema of EVENT_TYPE (envelope and payload), or write all with --out."""
+    from pathlib import Path
+
+    from services.contract.errors import ContractError
+    from services.contract.export import event_schema, export_all, render
+    from services.contract.schemas import default_registry
+
+    registry = default_registry()
+    if out_dir:
+        for path in export_all(registry, Path(out_dir)):
+            click.echo(str(path))
+        return
+    if not event_type:
+        fail(f"name an event type ({', '.join(registry.types())}) or use --out DIR", 2)
+    try:
+        spec = registry.get(event_type, major) if major else registry.latest(event_type)
+    except ContractError as exc:
+        fail(str(exc), 2)
+    click.echo(render(event_schema(spec)), nl=False)
+
+
+# -- configuration ------------------------------------------------------------------------
+
+
+@cli.group()
+def config() -> None:
+    """Show the effective configuration."""
+
+
+@config.command("show")
+def config_show() -> None:
+    """Print every setting, its value and where it came from (passwords hidden)."""
+    from services.platform.settings import SETTINGS, redact_uri
+
+    settings = load_settings()
+    for setting in SETTINGS:
+        value = str(getattr(settings, setting.name))
+        if "uri" in setting.name or "url" in setting.name:
+            value = redact_uri(value)
+        click.echo(f"{setting.env:<34} {value:<44} ({settings.sources[setting.name]})")
+
+
+@config.command("table")
+def config_table() -> None:
+    """Print the configuration table (Markdown) that the README shows."""
+    from services.platform.settings import settings_table
+
+    click.echo(settings_table())
+
+
+# -- running a node ----------------------------------------------------------------------
+
+
+@cli.group()
+def node() -> None:
+    """Run a whole node."""
+
+
+@node.command("init")
+def node_init() -> None:
+    """Declare the broker topology, create the stores and load the catalog seed."""
+    settings = load_settings()
+    _require_broker(settings)
+    from services.node import init_node
+
+    seeded = init_node(settings)
+    click.echo(f"node {settings.division} initialised; seeded: {seeded or 'nothing'}")
+
+
+@node.command("run")
+@click.option(
+    "--combined",
+    is_flag=True,
+    help="All four workers in one process and all four APIs in another (a quiet node).",
+)
+def node_run(combined: bool) -> None:
+    """Start every process of a node and keep them running until Ctrl-C or SIGTERM."""
+    import os
+    import signal
+    import time
+
+    from services.node import init_node, node_children
+    from services.platform.supervisor import StartFailed, Supervisor
+
+    settings = load_settings()
+    _require_broker(settings)
+    seeded = init_node(settings)
+    division = settings.node
+    children = node_children(settings, combined=combined)
+    supervisor = Supervisor(
+        children, env=dict(os.environ) | settings.to_environment(), grace=settings.shutdown_grace
+    )
+    stopping = False
+
+    def on_signal(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    click.echo(f"starting node {division} with {len(children)} processes …")
+    try:
+        supervisor.start()
+    except StartFailed as exc:
+        fail(str(exc))
+    from services.contract.names import SERVICES
+
+    click.echo(f"\ngovnet node {division.code} {division.name} ({division.level}) is running")
+    for service in SERVICES:
+        click.echo(f"  {service:<14} gRPC {settings.grpc_address(service)}")
+    click.echo(f"  broker         {settings.amqp_uri_redacted}")
+    click.echo(f"  stores         {settings.node_dir}/  (seeded: {seeded or 'nothing new'})")
+    click.echo("Try it: .venv/bin/govnet demo    Stop: Ctrl-C\n")
+
+    while not stopping:
+        exited = supervisor.first_exit()
+        if exited is not None:
+            click.echo(
+                f"govnet: {exited.name} exited with status {exited.returncode}; stopping the node",
+                err=True,
+            )
+            codes = supervisor.stop()
+            sys.exit(1)
+        time.sleep(0.2)
+    click.echo("\nstopping …")
+    codes = supervisor.stop()
+    bad = {name: code for name, code in codes.items() if code != 0}
+    for name, code in codes.items():
+        click.echo(f"  {name:<22} exited {code}")
+    if bad:
+        fail(f"{len(bad)} process(es) did not stop cleanly")
+    click.echo("node stopped")
+
+
+@cli.command()
+@click.argument("services", nargs=-1)
+def worker(services: tuple[str, ...]) -> None:
+    """Run the nameko worker of SERVICES (default: all) until SIGTERM."""
+    settings = load_settings()
+    from services.node import run_worker
+
+    sys.exit(run_worker(parse_services(services), settings))
+
+
+@cli.command()
+@click.argument("services", nargs=-1)
+def api(services: tuple[str, ...]) -> None:
+    """Serve the gRPC API of SERVICES (default: all) until SIGTERM."""
+    settings = load_settings()
+    from services.node import run_api
+
+    sys.exit(run_api(parse_services(services), settings))
+
+
+def _require_broker(settings: Any) -> None:
+    from services.platform.amqp import broker_problem
+
+    problem = broker_problem(settings.amqp_uri)
+    if problem:
+        fail(f"{problem}; {BROKER_HINT}")
+
+
+# -- trying it out -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--timeout", default=20.0, show_default=True, help="Seconds to wait for results.")
+def demo(timeout: float) -> None:
+    """Submit an application to the running node and show what audit and the applicant's
+    inbox got. Exit 0 only if both arrived."""
+    from services.demo import run_demo
+
+    settings = load_settings()
+    sys.exit(run_demo(settings, timeout=timeout, echo=click.echo))
+
+
+@cli.group()
+def audit() -> None:
+    """Read the audit log of the running node."""
+
+
+@audit.command("tail")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
+@click.option("--type", "event_type", default="", help="Only this event type.")
+@click.option("--subject", default="", help="Only this subject (case number, item code).")
+@click.option("--after", default=0, type=click.IntRange(min=0), help="Start after this index.")
+@click.option(
+    "-n",
+    "--lines",
+    default=20,
+    type=click.IntRange(min=1, max=1000),
+    help="Without --after: how many of the newest events to show first.",
+)
+def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bool) -> None:
+    """Print the newest events of the audit log (and, with -f, new ones as they arrive)."""
+    from services.demo import tail_audit
+
+    settings = load_settings()
+    sys.exit(
+        tail_audit(
+            settings,
+            event_type=event_type,
+            subject=subject,
+            after=after,
+            lines=lines,
+            follow=follow,
+            echo=click.echo,
+        )
+    )
+
+
+# -- deployment ----------------------------------------------------------------------------
+
+
+@cli.group()
+def deploy() -> None:
+    """Generate deployment files."""
+
+
+@deploy.command("definitions")
+@click.option("--vhost", default="/", show_default=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write to this file.")
+def deploy_definitions(vhost: str, out_file: str | None) -> None:
+    """RabbitMQ definitions (exchanges, queues, bindings) of one node's vhost."""
+    import json
+
+    from services.platform.topology import definitions
+
+    text = json.dumps(definitions(vhost), indent=2) + "\n"
+    if out_file:
+        with open(out_file, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
+def main() -> None:
+    from services.platform.green import silence_eventlet_deprecation
+
+    silence_eventlet_deprecation()
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        # nameko needs the whole process green, before sockets, threads or SQLAlchemy load.
+        from services.platform.green import patch_process
+
+        patch_process()
+    cli(prog_name="govnet")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+"""The CloudEvents 1.0 envelope every govnet event travels in (structured JSON mode).
+
+Wire form: the AMQP message body is one UTF-8 JSON object, content type
+`application/cloudevents+json`, routing key == `type`. See README "Publishing events".
+
+`decode()` turns untrusted bytes into an `Event` or raises `ContractError` naming the
+attribute at fault; `encode()` produces the canonical bytes (sorted keys, no insignificant
+whitespace, UTF-8), which are also what the audit log hashes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from services.contract import errors
+from services.contract.errors import ContractError, FieldViolation
+from services.contract.identifiers import IdentifierError, check_division_code, check_uscc
+from services.contract.registry import Registry
+
+SPECVERSION = "1.0"
+
+REQUIRED_ATTRIBUTES = (
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "dataschema",
+    "time",
+    "division",
+    "sequence",
+    "data",
+)
+OPTIONAL_ATTRIBUTES = ("subject", "traceparent", "datacontenttype")
+KNOWN_ATTRIBUTES = frozenset(REQUIRED_ATTRIBUTES + OPTIONAL_ATTRIBUTES)
+
+MAX_ID_LENGTH = 128
+MAX_SUBJECT_LENGTH = 256
+
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_DATASCHEMA_RE = re.compile(r"^govnet:(?P<type>[a-z0-9_.]+)/v(?P<major>[1-9][0-9]{0,3})$")
+_SOURCE_RE = re.compile(
+    r"^govnet://(?P<division>[0-9]{6})/(?:(?P<service>[a-z][a-z0-9-]*)|dept/(?P<uscc>[0-9A-Z]{18}))$"
+)
+_TIME_RE = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_TRACEPARENT_RE = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A parsed `source` attribute: a platform service or a department system of a node."""
+
+    division: str
+    service: str | None = None
+    department: str | None = None
+
+    @property
+    def is_department(self) -> bool:
+        return self.department is not None
+
+    def __str__(self) -> str:
+        tail = self.service if self.service else f"dept/{self.department}"
+        return f"govnet://{self.division}/{tail}"
+
+    @classmethod
+    def for_service(cls, division: str, service: str) -> Source:
+        return cls(division=division, service=service)
+
+    @classmethod
+    def for_department(cls, division: str, uscc: str) -> Source:
+        return cls(division=division, department=uscc)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One contract event. `data` is the JSON payload exactly as on the wire."""
+
+    id: str
+    source: str
+    type: str
+    major: int
+    time: datetime
+    division: str
+    sequence: int
+    data: Mapping[str, Any]
+    subject: str | None = None
+    traceparent: str | None = None
+    extensions: Mapping[str, Any] = field(default_factory=dict)
+    wire: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
+    """The JSON object as received, when decoded; its canonical form is what audit hashes."""
+
+    @property
+    def dataschema(self) -> str:
+        return dataschema_for(self.type, self.major)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The de-duplication key: `(source, id)`."""
+        return (self.source, self.id)
+
+    def with_sequence(self, sequence: int) -> Event:
+        return replace(self, sequence=sequence)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = dict(self.extensions)
+        out.update(
+            specversion=SPECVERSION,
+            id=self.id,
+            source=self.source,
+            type=self.type,
+            dataschema=self.dataschema,
+            time=format_time(self.time),
+            division=self.division,
+            sequence=self.sequence,
+            datacontenttype="application/json",
+            data=dict(self.data),
+        )
+        if self.subject is not None:
+            out["subject"] = self.subject
+        if self.traceparent is not None:
+            out["traceparent"] = self.traceparent
+        return out
+
+
+def dataschema_for(event_type: str, major: int) -> str:
+    return f"govnet:{event_type}/v{major}"
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC with microseconds and a `Z`: `2026-11-26T08:00:00.000000Z`."""
+    if value.tzinfo is None:
+        raise ValueError("event times must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Mapping[str, Any]) -> bytes:
+    """The canonical form: keys sorted, no insignificant whitespace, UTF-8, no ASCII escaping."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def encode(event: Event) -> bytes:
+    """The canonical bytes of an event: of the object as received if it was decoded (so a
+    department can recompute them from what it sent), else of `to_dict()`."""
+    return canonical_json(event.wire if event.wire is not None else event.to_dict())
+
+
+def new_event(
+    registry: Registry,
+    event_type: str,
+    data: Mapping[str, Any],
+    *,
+    source: Source,
+    now: datetime,
+    subject: str | None = None,
+    major: int | None = None,
+    traceparent: str | None = None,
+    event_id: str | None = None,
+) -> Event:
+    """Build an event for publishing, validating `data` against the registry first.
+
+    Producers validate before publishing: a payload that fails its schema raises
+    `ContractError` here, in the producer, instead of being rejected downstream. The
+    `sequence` is 0 until the outbox assigns the source's next number.
+    """
+    spec = registry.latest(event_type) if major is None else registry.get(event_type, major)
+    registry.validate(spec.type, spec.major, data, prefix="data")
+    return Event(
+        id=event_id or str(uuid.uuid4()),
+        source=str(source),
+        type=spec.type,
+        major=spec.major,
+        time=now,
+        division=source.division,
+        sequence=0,
+        data=dict(data),
+        subject=subject,
+        traceparent=traceparent,
+    )
+
+
+def decode(body: bytes | str, registry: Registry) -> Event:
+    """Parse and validate untrusted bytes into an `Event`.
+
+    Raises `ContractError` with the first structural problem (malformed JSON, a missing or
+    invalid attribute, an unknown type or version) or with every payload violation at once.
+    Unknown extension attributes and unknown payload fields are kept, not refused.
+    """
+    raw = _parse_json(body)
+    _require_attributes(raw)
+    event_type = _check_type(raw["type"])
+    major = _check_dataschema(raw["dataschema"], event_type)
+    registry.get(event_type, major)  # unknown type / version → ContractError
+    source = parse_source(raw["source"])
+    division = _check_division(raw["division"], source)
+    data = raw["data"]
+    if not isinstance(data, dict):
+        raise ContractError.single(errors.INVALID_ATTRIBUTE, "data", "must be a JSON object")
+    registry.validate(event_type, major, data, prefix="data")
+    return Event(
+        id=_check_id(raw["id"]),
+        source=str(source),
+        type=event_type,
+        major=major,
+        time=parse_time(raw["time"], "time"),
+        division=division,
+        sequence=_check_sequence(raw["sequence"]),
+        data=data,
+        subject=_check_subject(raw.get("subject")),
+        traceparent=_check_traceparent(raw.get("traceparent")),
+        extensions=_extensions(raw),
+        wire=raw,
+    )
+
+
+def peek(body: bytes | str) -> dict[str, Any]:
+    """Best-effort `source`, `id`, `type` of a message that may be invalid, for rejections."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: raw[k] for k in ("source", "id", "type") if isinstance(raw.get(k), str)}
+
+
+def parse_source(value: Any) -> Source:
+    if not isinstance(value, str):
+        raise _invalid("source", "must be a string")
+    match = _SOURCE_RE.match(value)
+    if not match:
+        raise _invalid(
+            "source",
+            "must be govnet://<division>/<service> or govnet://<division>/dept/<USCC>",
+        )
+    division = match["division"]
+    try:
+        check_division_code(division)
+    except IdentifierError as exc:
+        raise _invalid("source", f"division {division}: {exc.reason}") from None
+    if match["uscc"]:
+        try:
+            uscc = check_uscc(match["uscc"]).value
+        except IdentifierError as exc:
+            raise _invalid("source", f"department code: {exc.reason}") from None
+        return Source.for_department(division, uscc)
+    return Source.for_service(division, match["service"])
+
+
+def parse_time(value: Any, field_name: str) -> datetime:
+    if not isinstance(value, str) or not _TIME_RE.match(value):
+        raise _invalid(field_name, "must be an RFC 3339 timestamp with a time zone")
+    text = value
+    fraction = re.search(r"\.([0-9]+)", text)
+    if fraction and len(fraction.group(1)) > 6:  # Python keeps microseconds only
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise _invalid(field_name, "is not a real date and time") from None
+    return parsed.astimezone(UTC)
+
+
+def _parse_json(body: bytes | str) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
+    except UnicodeDecodeError:
+        raise ContractError.single(errors.MALFORMED, "", "body is not UTF-8") from None
+    try:
+        raw = json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        raise ContractError.single(
+            errors.MALFORMED, "", f"body is not valid JSON ({exc})"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ContractError.single(errors.MALFORMED, "", "body must be a JSON object")
+    return raw
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _require_attributes(raw: Mapping[str, Any]) -> None:
+    missing = [name for name in REQUIRED_ATTRIBUTES if name not in raw or raw[name] is None]
+    if missing:
+        raise ContractError(
+            errors.MISSING_ATTRIBUTE,
+            [FieldViolation(name, "required attribute is missing") for name in missing],
+        )
+    if raw["specversion"] != SPECVERSION:
+        raise _invalid("specversion", f'must be "{SPECVERSION}"')
+    content_type = raw.get("datacontenttype")
+    if content_type is not None and content_type != "application/json":
+        raise _invalid("datacontenttype", 'must be "application/json" when present')
+
+
+def _check_type(value: Any) -> str:
+    if not isinstance(value, str) or not _TYPE_RE.match(value):
+        raise _invalid("type", "must look like <entity>.<verb>, lower case")
+    return value
+
+
+def _check_dataschema(value: Any, event_type: str) -> int:
+    match = _DATASCHEMA_RE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise _invalid("dataschema", "must be govnet:<type>/v<major>")
+    if match["type"] != event_type:
+        raise _invalid("dataschema", f"names type {match['type']} but the event is {event_type}")
+    return int(match["major"])
+
+
+def _check_division(value: Any, source: Source) -> str:
+    if not isinstance(value, str):
+        raise _invalid("division", "must be a 6-digit GB/T 2260 code as a string")
+    try:
+        code = check_division_code(value).code
+    except IdentifierError as exc:
+        raise _invalid("division", exc.reason) from None
+    if code != source.division:
+        raise _invalid("division", f"is {code} but source names division {source.division}")
+    return code
+
+
+def _check_id(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid("id", "must be a non-empty string")
+    if len(value) > MAX_ID_LENGTH:
+        raise _invalid("id", f"must be at most {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _check_sequence(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _invalid("sequence", "must be an integer >= 1 (per-source, gap-free)")
+    return value
+
+
+def _check_subject(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value or len(value) > MAX_SUBJECT_LENGTH:
+        raise _invalid("subject", f"must be a string of 1 to {MAX_SUBJECT_LENGTH} characters")
+    return value
+
+
+def _check_traceparent(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _TRACEPARENT_RE.match(value):
+        raise _invalid("traceparent", "must be a W3C traceparent (00-<trace>-<span>-<flags>)")
+    return value
+
+
+def _extensions(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in raw.items() if k not in KNOWN_ATTRIBUTES}
+
+
+def _invalid(field_name: str, reason: str) -> ContractError:
+    return ContractError.single(errors.INVALID_ATTRIBUTE, field_name, reason)

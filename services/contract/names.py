@@ -1,0 +1,60 @@
+"""Every exchange, queue and event type name, defined once.
+
+Department systems, `deploy/` and every service use these names; a test checks that the
+RabbitMQ definitions in `deploy/` use the same ones. Change a name here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- services --------------------------------------------------------------------------
+
+CATALOG: Final = "catalog"
+APPLICATIONS: Final = "applications"
+NOTIFICATIONS: Final = "notifications"
+AUDIT: Final = "audit"
+SERVICES: Final = (CATALOG, APPLICATIONS, NOTIFICATIONS, AUDIT)
+
+
+def events_exchange(service: str) -> str:
+    """The topic exchange a service publishes its own events to (nameko's convention)."""
+    return f"{service}.events"
+
+
+# -- exchanges -------------------------------------------------------------------------
+
+INGRESS_EXCHANGE: Final = "govnet.ingress"
+"""Where department systems publish. Nothing reads it except the ingress gate."""
+
+ACCEPTED_EXCHANGE: Final = "govnet.accepted"
+"""Ingress events that passed validation, republished unchanged by the gate."""
+
+REJECTED_EXCHANGE: Final = "govnet.rejected"
+"""Messages that failed validation anywhere on the node, with the reason in headers."""
+
+# -- queues (named <consumer>.<what it holds>) ---------------------------------------
+
+REJECTED_QUEUE: Final = "govnet.rejected"
+INGRESS_GATE_QUEUE: Final = "audit.ingress"
+AUDIT_LOG_QUEUE: Final = "audit.log"
+APPLICATIONS_CATALOG_QUEUE: Final = "applications.catalog"
+NOTIFICATIONS_APPLICATIONS_QUEUE: Final = "notifications.applications"
+
+# -- rejection headers -------------------------------------------------------------------
+
+REJECT_REASON_HEADER: Final = "x-govnet-reject-reason"
+REJECT_FIELD_HEADER: Final = "x-govnet-reject-field"
+REJECT_CODE_HEADER: Final = "x-govnet-reject-code"
+REJECT_BY_HEADER: Final = "x-govnet-rejected-by"
+REJECT_QUEUE_HEADER: Final = "x-govnet-rejected-from"
+
+# -- event types (routing key == type) -------------------------------------------------
+
+ITEM_PUBLISHED: Final = "item.published"
+APPLICATION_SUBMITTED: Final = "application.submitted"
+NOTIFICATION_SENT: Final = "notification.sent"
+EVALUATION_SUBMITTED: Final = "evaluation.submitted"
+EVENT_REJECTED: Final = "event.rejected"
+
+CONTENT_TYPE: Final = "application/cloudevents+json"

@@ -1,0 +1,39 @@
+"""Events every service may emit."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from services.contract.errors import (
+    FORBIDDEN,
+    INVALID_ATTRIBUTE,
+    INVALID_DATA,
+    MALFORMED,
+    MISSING_ATTRIBUTE,
+    UNKNOWN_TYPE,
+    UNSUPPORTED_VERSION,
+)
+
+REJECT_CODES = (
+    MALFORMED,
+    MISSING_ATTRIBUTE,
+    INVALID_ATTRIBUTE,
+    UNKNOWN_TYPE,
+    UNSUPPORTED_VERSION,
+    INVALID_DATA,
+    FORBIDDEN,
+    "handler_failed",
+)
+
+
+class EventRejectedV1(Schema):
+    """Tells a producer its message was refused, and why. Never carries the message itself."""
+
+    rejected_source = fields.String(load_default=None, allow_none=True)
+    rejected_id = fields.String(load_default=None, allow_none=True)
+    rejected_type = fields.String(load_default=None, allow_none=True)
+    code = fields.String(required=True, validate=validate.OneOf(REJECT_CODES))
+    field = fields.String(required=True, metadata={"description": "Dotted path, or empty."})
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    queue = fields.String(required=True, metadata={"description": "Where it was refused."})
+    received_at = fields.AwareDateTime(required=True, format="iso")

@@ -1,0 +1,210 @@
+"""`govnet demo` and `govnet audit tail`: gRPC clients of a running node."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from govnet.applications.v1 import applications_pb2 as apps_pb
+from govnet.applications.v1 import applications_pb2_grpc as apps_grpc
+from govnet.audit.v1 import audit_pb2 as audit_pb
+from govnet.audit.v1 import audit_pb2_grpc as audit_grpc
+from govnet.catalog.v1 import catalog_pb2 as catalog_pb
+from govnet.catalog.v1 import catalog_pb2_grpc as catalog_grpc
+from govnet.notifications.v1 import notifications_pb2 as notif_pb
+from govnet.notifications.v1 import notifications_pb2_grpc as notif_grpc
+from services.contract import names
+from services.contract.identifiers import resident_check_char
+from services.platform.settings import Settings
+
+Echo = Callable[[str], None]
+CALL_TIMEOUT = 5.0
+POLL = 0.2
+
+
+def demo_resident_id(division: str) -> str:
+    """A valid (checksummed) resident ID of someone born in `division` on 1990-03-07."""
+    first17 = f"{division}19900307123"
+    return first17 + resident_check_char(first17)
+
+
+def _channel(address: str, timeout: float) -> grpc.Channel:
+    channel = grpc.insecure_channel(address)
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout)
+    except grpc.FutureTimeoutError:
+        channel.close()
+        raise ConnectionError(
+            f"no govnet API answers at {address}; start a node with `make run`"
+        ) from None
+    return channel
+
+
+def _wait_for(probe: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(POLL)
+
+
+def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
+    try:
+        catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
+        apps = apps_grpc.ApplicationsServiceStub(_channel(settings.grpc_address("applications"), 5))
+        audit = audit_grpc.AuditServiceStub(_channel(settings.grpc_address("audit"), 5))
+        inbox = notif_grpc.NotificationsServiceStub(
+            _channel(settings.grpc_address("notifications"), 5)
+        )
+    except ConnectionError as exc:
+        echo(f"govnet demo: {exc}")
+        return 1
+
+    items = [
+        i
+        for i in catalog.ListItems(catalog_pb.ListItemsRequest(), timeout=CALL_TIMEOUT)
+        if i.guide.case_kind == "promised"
+    ]
+    if not items:
+        echo("govnet demo: the catalog of this node has no items; start it with GOVNET_SEED=sample")
+        return 1
+    item = items[0]
+    echo(f"item      {item.implementation_code}  {item.name}  ({item.department.name})")
+
+    account = f"demo-{uuid.uuid4().hex[:12]}"
+    request = apps_pb.SubmitRequest(
+        request_id=str(uuid.uuid4()),
+        implementation_code=item.implementation_code,
+        applicant=apps_pb.Applicant(
+            kind=apps_pb.APPLICANT_KIND_NATURAL,
+            name="张小明",
+            id_number=demo_resident_id(settings.division),
+            phone="13812345678",
+            account_id=account,
+        ),
+        channel=apps_pb.CHANNEL_WEB,
+        materials=[m.name for m in item.guide.materials if m.required],
+    )
+
+    def submit() -> apps_pb.Application | None:
+        try:
+            return apps.Submit(request, timeout=CALL_TIMEOUT)
+        except grpc.RpcError as exc:
+            # A fresh node: applications may not have received the catalog yet.
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "not an item published" in (
+                exc.details() or ""
+            ):
+                return None
+            raise
+
+    try:
+        application = _wait_for(submit, timeout)
+    except grpc.RpcError as exc:
+        echo(f"govnet demo: Submit failed: {exc.code().name}: {exc.details()}")
+        return 1
+    if application is None:
+        echo("govnet demo: applications never learned the catalog's items (is its worker up?)")
+        return 1
+    number = application.case_number
+    echo(
+        f"submitted case {number} for {application.applicant.name} "
+        f"({application.applicant.id_number}), promised in "
+        f"{application.promised_limit_days} working days"
+    )
+
+    wanted = {names.APPLICATION_SUBMITTED, names.NOTIFICATION_SENT}
+
+    def audited() -> list[audit_pb.AuditEvent] | None:
+        response = audit.ListEvents(
+            audit_pb.ListEventsRequest(subject=number), timeout=CALL_TIMEOUT
+        )
+        return list(response.events) if wanted <= {e.type for e in response.events} else None
+
+    def delivered() -> list[notif_pb.InboxMessage] | None:
+        response = inbox.ListInbox(
+            notif_pb.ListInboxRequest(recipient=account), timeout=CALL_TIMEOUT
+        )
+        return [m for m in response.messages if m.case_number == number] or None
+
+    events = _wait_for(audited, timeout)
+    messages = _wait_for(delivered, timeout)
+    if events:
+        echo("audit stored:")
+        for event in events:
+            echo(
+                f"  #{event.log_index:<5} {event.type:<24} id={event.id}  seq={event.sequence}  "
+                f"source={event.source}"
+            )
+    else:
+        echo(f"audit did not store both {sorted(wanted)} for {number} within {timeout:.0f}s")
+    if messages:
+        echo(f"inbox of {account}:")
+        for message in messages:
+            echo(f"  {message.id}  {message.title}")
+            echo(f"    {message.body}")
+    else:
+        echo(f"no inbox message for {number} arrived within {timeout:.0f}s")
+    return 0 if events and messages else 1
+
+
+def tail_audit(
+    settings: Settings,
+    *,
+    event_type: str,
+    subject: str,
+    after: int,
+    lines: int,
+    follow: bool,
+    echo: Echo,
+) -> int:
+    try:
+        audit = audit_grpc.AuditServiceStub(_channel(settings.grpc_address("audit"), 5))
+    except ConnectionError as exc:
+        echo(f"govnet audit tail: {exc}")
+        return 1
+
+    def page(start: int) -> audit_pb.ListEventsResponse:
+        return audit.ListEvents(
+            audit_pb.ListEventsRequest(
+                after_index=start, page_size=1000, type=event_type, subject=subject
+            ),
+            timeout=CALL_TIMEOUT,
+        )
+
+    cursor = after
+    backlog: list[audit_pb.AuditEvent] = []
+    while True:  # read to the end first, to show the newest `lines`
+        response = page(cursor)
+        backlog.extend(response.events)
+        if not response.events:
+            break
+        cursor = response.last_index
+    shown = backlog if after else backlog[-lines:]
+    for event in shown:
+        echo(_line(event))
+    while follow:
+        time.sleep(0.5)
+        response = page(cursor)
+        for event in response.events:
+            echo(_line(event))
+        cursor = response.last_index
+    return 0
+
+
+def _line(event: audit_pb.AuditEvent) -> str:
+    when = event.time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    data = json.dumps(
+        {k: v for k, v in event.data.items() if not isinstance(v, dict | list)},
+        ensure_ascii=False,
+        default=str,
+    )
+    return (
+        f"#{event.log_index:<6} {when}  {event.type:<22} {event.subject or '-':<24} "
+        f"{event.source}  {data[:120]}"
+    )

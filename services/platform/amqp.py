@@ -1,0 +1,178 @@
+"""RabbitMQ plumbing: connections, topology declaration, and a publisher with batched
+publisher confirms.
+
+Works unchanged in threaded processes (the gRPC APIs) and eventlet-patched ones (the nameko
+workers): py-amqp's sockets become green under the patch.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import amqp
+from kombu import Connection
+
+from services.contract.names import CONTENT_TYPE
+from services.platform import topology
+from services.platform.errors import Unavailable
+from services.platform.settings import redact_uri
+
+log = logging.getLogger(__name__)
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    socket.timeout,
+    amqp.exceptions.ConnectionError,
+    amqp.exceptions.ChannelError,
+    amqp.exceptions.RecoverableConnectionError,
+)
+
+
+def connect(uri: str, *, timeout: float = 5.0, heartbeat: float = 0) -> Connection:
+    """An established kombu connection, or `Unavailable` naming the broker (no password)."""
+    conn = Connection(uri, connect_timeout=timeout, heartbeat=heartbeat)
+    try:
+        conn.connect()
+    except CONNECTION_ERRORS as exc:
+        conn.release()
+        raise Unavailable(f"no RabbitMQ broker answers at {redact_uri(uri)} ({exc})") from exc
+    return conn
+
+
+def declare_topology(conn: Connection, *, delivery_limit: int) -> None:
+    """Declare every exchange, queue and binding of a node (idempotent)."""
+    channel = conn.channel()
+    try:
+        for name in topology.EXCHANGES:
+            channel.exchange_declare(name, "topic", durable=True, auto_delete=False)
+        for spec in topology.QUEUES:
+            channel.queue_declare(
+                spec.name,
+                durable=True,
+                auto_delete=False,
+                arguments=spec.arguments(delivery_limit),
+            )
+            for exchange, key in spec.bindings:
+                channel.queue_bind(spec.name, exchange, key)
+    finally:
+        channel.close()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to publish."""
+
+    exchange: str
+    routing_key: str
+    body: bytes
+    message_id: str | None = None
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    content_type: str = CONTENT_TYPE
+
+
+class ConfirmingPublisher:
+    """Publishes batches of persistent messages and waits for the broker's confirms.
+
+    `publish(batch)` returns, per message, whether the broker confirmed it (acked). A lost
+    connection raises `Unavailable`; the caller keeps whatever was not confirmed and tries
+    again later. One instance is used by one thread (or greenthread) at a time.
+    """
+
+    def __init__(self, uri: str, *, confirm_timeout: float = 30.0) -> None:
+        self.uri = uri
+        self.confirm_timeout = confirm_timeout
+        self._conn: Connection | None = None
+        self._channel: Any = None
+        self._next_tag = 1
+        self._pending: dict[int, int] = {}  # delivery tag -> index in the current batch
+        self._results: list[bool] = []
+        self._lock = threading.Lock()
+
+    def publish(self, batch: Sequence[Outgoing]) -> list[bool]:
+        if not batch:
+            return []
+        with self._lock:
+            try:
+                return self._publish(batch)
+            except CONNECTION_ERRORS as exc:
+                self.close()
+                raise Unavailable(f"publishing to {redact_uri(self.uri)} failed ({exc})") from exc
+
+    def close(self) -> None:
+        conn, self._conn, self._channel = self._conn, None, None
+        if conn is not None:
+            try:
+                conn.release()
+            except Exception:  # closing a broken connection may fail in many ways
+                log.debug("error closing publisher connection", exc_info=True)
+
+    def _ensure_channel(self) -> Any:
+        if self._conn is None or self._channel is None or not self._conn.connected:
+            self.close()
+            self._conn = connect(self.uri)
+            channel = self._conn.channel()
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            self._channel = channel
+            self._next_tag = 1
+        return self._channel
+
+    def _publish(self, batch: Sequence[Outgoing]) -> list[bool]:
+        channel = self._ensure_channel()
+        self._results = [False] * len(batch)
+        self._pending = {}
+        now = int(time.time())
+        for index, out in enumerate(batch):
+            message = amqp.Message(
+                out.body,
+                content_type=out.content_type,
+                content_encoding="utf-8",
+                delivery_mode=2,
+                message_id=out.message_id,
+                timestamp=now,
+                application_headers=dict(out.headers),
+            )
+            channel.basic_publish(message, exchange=out.exchange, routing_key=out.routing_key)
+            self._pending[self._next_tag] = index
+            self._next_tag += 1
+        deadline = time.monotonic() + self.confirm_timeout
+        assert self._conn is not None
+        while self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(self._pending)} confirms did not arrive in time")
+            self._conn.drain_events(timeout=remaining)
+        return self._results
+
+    def _settle(self, tag: int, multiple: bool, ok: bool) -> None:
+        tags = [t for t in self._pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            index = self._pending.pop(t, None)
+            if index is not None:
+                self._results[index] = ok
+
+    def _on_ack(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple, True)
+
+    def _on_nack(self, tag: int, multiple: bool) -> None:
+        self._settle(tag, multiple, False)
+
+
+def broker_problem(uri: str, *, timeout: float = 3.0) -> str | None:
+    """None if a broker answers at `uri`, else one line saying what is wrong."""
+    try:
+        connect(uri, timeout=timeout).release()
+    except Unavailable as exc:
+        return str(exc)
+    except amqp.exceptions.AccessRefused:
+        return f"RabbitMQ at {redact_uri(uri)} refused the user name or password"
+    except amqp.exceptions.NotAllowed:
+        return f"RabbitMQ at {redact_uri(uri)} does not allow access to that vhost"
+    return None

@@ -1,0 +1,184 @@
+"""The gRPC server every API process runs: health, reflection, error mapping, tracing and a
+graceful stop.
+
+Errors are mapped here and only here. A person gets a status they can act on:
+`InvalidArgument` → INVALID_ARGUMENT (with a `google.rpc.BadRequest` detail listing every
+field), `NotFound` → NOT_FOUND, `FailedPrecondition` → FAILED_PRECONDITION,
+`PermissionDenied` → PERMISSION_DENIED, `AlreadyExists` → ALREADY_EXISTS, an unreachable
+broker or busy store → UNAVAILABLE. Anything else is a bug: INTERNAL with the trace id, and
+the traceback goes to the log, never on the wire.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent import futures
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+from sqlalchemy.exc import OperationalError
+
+from services.platform import tracing
+from services.platform.errors import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+
+log = logging.getLogger(__name__)
+
+_CODES: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (Unavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The status code and message a caller sees for an exception raised by a servicer."""
+    for kind, code in _CODES:
+        if isinstance(exc, kind):
+            return code, str(exc)
+    if isinstance(exc, OperationalError):
+        return grpc.StatusCode.UNAVAILABLE, "the store is busy or unreachable; retry shortly"
+    trace_id = tracing.current_trace_id()
+    where = f" (trace {trace_id})" if trace_id else ""
+    return grpc.StatusCode.INTERNAL, f"internal error{where}; the operators have the details"
+
+
+def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> None:
+    code, message = status_for(exc)
+    if code is grpc.StatusCode.INTERNAL:
+        log.error("unexpected error in %s", method, exc_info=exc)
+    elif not isinstance(exc, DomainError):
+        log.warning("%s failed: %s", method, message)
+    if isinstance(exc, InvalidArgument):
+        detail = any_pb2.Any()
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.reason)
+                    for v in exc.violations
+                ]
+            )
+        )
+        status = status_pb2.Status(
+            code=code_pb2.INVALID_ARGUMENT, message=message, details=[detail]
+        )
+        context.abort_with_status(rpc_status.to_status(status))
+    context.abort(code, message)
+
+
+class _EdgeInterceptor(grpc.ServerInterceptor):
+    """Opens a SERVER span per call and maps exceptions to statuses."""
+
+    def intercept_service(
+        self, continuation: Callable[[Any], Any], handler_call_details: Any
+    ) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        metadata = {
+            k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)
+        }
+
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
+                with tracing.server_span(method, metadata):
+                    try:
+                        return inner(request, context)
+                    except Exception as exc:
+                        _abort(context, exc, method)
+                        raise  # unreachable: abort raises
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            def unary_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                with tracing.server_span(method, metadata):
+                    try:
+                        yield from inner_stream(request, context)
+                    except Exception as exc:
+                        _abort(context, exc, method)
+                        raise
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return handler
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A servicer and how to add it: `add(servicer, server)` from the generated `_grpc` module."""
+
+    add: Callable[[Any, grpc.Server], None]
+    servicer: Any
+    full_name: str  # e.g. govnet.catalog.v1.CatalogService
+
+
+class ApiServer:
+    """A grpcio server (threads, no eventlet) for one or more services."""
+
+    def __init__(self, address: str, registrations: Sequence[Registration], *, workers: int = 16):
+        self.address = address
+        self.registrations = list(registrations)
+        self.server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
+            interceptors=[_EdgeInterceptor()],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        self.health = health.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        for registration in self.registrations:
+            registration.add(registration.servicer, self.server)
+        names: Iterable[str] = [r.full_name for r in self.registrations]
+        reflection.enable_server_reflection(
+            (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
+        )
+        self.port = self.server.add_insecure_port(address)
+        if self.port == 0:
+            raise Unavailable(
+                f"cannot listen on {address} (in use, or not an address of this host)"
+            )
+
+    def start(self) -> None:
+        self.server.start()
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace: float) -> None:
+        """Refuse new calls, let in-flight calls finish for up to `grace` seconds."""
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.server.stop(grace).wait()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return bool(self.server.wait_for_termination(timeout))
+
+    def _set_health(self, status: int) -> None:
+        self.health.set("", status)
+        for registration in self.registrations:
+            self.health.set(registration.full_name, status)

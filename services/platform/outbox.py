@@ -1,0 +1,189 @@
+"""The outbox relay: publishes committed events with publisher confirms and marks them sent.
+
+Delivery is at-least-once: a row is marked sent only after the broker confirmed it, so a
+crash between confirm and mark republishes it (consumers de-duplicate on `(source, id)`).
+Several relays may run against one store (the API's fast path and the worker's relay): each
+claims a batch with a lease first, so two relays do not publish the same rows, and a
+relay that dies mid-batch only delays its rows until the lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from services.platform.amqp import ConfirmingPublisher, Outgoing
+from services.platform.errors import Unavailable
+from services.platform.store import Database
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 30.0
+KEEP_SENT_SECONDS = 24 * 3600.0
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        publisher: ConfirmingPublisher,
+        *,
+        batch: int = 500,
+        lease: float = LEASE_SECONDS,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.batch = batch
+        self.lease = lease
+        self.name = name or f"relay-{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.published = 0
+
+    def relay_once(self) -> int:
+        """Publish up to one batch of pending events; return how many were confirmed."""
+        rows = self._claim()
+        if not rows:
+            return 0
+        batch = [
+            Outgoing(
+                exchange=row.exchange,
+                routing_key=row.type,
+                body=row.body,
+                message_id=row.event_id,
+                headers={"traceparent": row.traceparent} if row.traceparent else {},
+            )
+            for row in rows
+        ]
+        try:
+            confirmed = self.publisher.publish(batch)
+        except Unavailable:
+            self._release([row.id for row in rows])
+            raise
+        sent = [row.id for row, ok in zip(rows, confirmed, strict=True) if ok]
+        refused = [row.id for row, ok in zip(rows, confirmed, strict=True) if not ok]
+        self._mark_sent(sent)
+        if refused:
+            log.warning("broker refused %s events; they stay pending", len(refused))
+            self._release(refused)
+        self.published += len(sent)
+        return len(sent)
+
+    def drain(self) -> int:
+        """Relay until nothing is pending (or the broker refuses); return the total."""
+        total = 0
+        while True:
+            count = self.relay_once()
+            total += count
+            if count < self.batch:
+                return total
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def run(self, interval: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        """Relay until `stop()`: at once when woken, else every `interval` seconds."""
+        backoff = 0.5
+        last_prune = 0.0
+        while not self._stop.is_set():
+            self._wake.wait(interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            try:
+                self.drain()
+                backoff = 0.5
+                if time.monotonic() - last_prune > 600:
+                    self.prune()
+                    last_prune = time.monotonic()
+            except Unavailable as exc:
+                log.warning("outbox relay cannot publish, retrying in %.1fs: %s", backoff, exc)
+                sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+            except Exception:
+                log.exception("outbox relay failed; retrying in %.1fs", backoff)
+                sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+        self.publisher.close()
+
+    def prune(self, keep: float = KEEP_SENT_SECONDS) -> int:
+        """Delete rows sent more than `keep` seconds ago."""
+        with self.db.transaction() as tx:
+            cutoff = time.time() - keep
+            result = tx.conn.execute(
+                delete(self.db.outbox).where(self.db.outbox.c.sent_at < cutoff)
+            )
+            return int(result.rowcount or 0)
+
+    def _claim(self) -> list:
+        outbox = self.db.outbox
+        now = time.time()
+        with self.db.transaction() as tx:
+            query = (
+                select(outbox.c.id)
+                .where(
+                    and_(
+                        outbox.c.sent_at.is_(None),
+                        or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+                    )
+                )
+                .order_by(outbox.c.id)
+                .limit(self.batch)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list(tx.conn.execute(query).scalars())
+            if not ids:
+                return []
+            tx.conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_(ids))
+                .values(claimed_until=now + self.lease, attempts=outbox.c.attempts + 1)
+            )
+            rows = tx.conn.execute(
+                select(
+                    outbox.c.id,
+                    outbox.c.event_id,
+                    outbox.c.type,
+                    outbox.c.exchange,
+                    outbox.c.body,
+                    outbox.c.traceparent,
+                )
+                .where(outbox.c.id.in_(ids))
+                .order_by(outbox.c.id)
+            ).all()
+        return list(rows)
+
+    def _mark_sent(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self.db.transaction() as tx:
+            tx.conn.execute(
+                update(self.db.outbox)
+                .where(self.db.outbox.c.id.in_(ids))
+                .values(sent_at=time.time(), claimed_until=None)
+            )
+
+    def _release(self, ids: list[int]) -> None:
+        with self.db.transaction() as tx:
+            tx.conn.execute(
+                update(self.db.outbox)
+                .where(self.db.outbox.c.id.in_(ids))
+                .values(claimed_until=None)
+            )
+
+
+def start_relay_thread(relay: Relay, interval: float) -> threading.Thread:
+    """Run a relay in a daemon thread (the API processes' fast path)."""
+    thread = threading.Thread(target=relay.run, args=(interval,), name=relay.name, daemon=True)
+    thread.start()
+    return thread

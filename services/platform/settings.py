@@ -1,0 +1,374 @@
+"""One settings object per process, built from the environment and an optional YAML file.
+
+Every setting is declared once in `SETTINGS` with its variable, default and meaning; the
+README's configuration table is generated from the same list (a test keeps them in step).
+Precedence: environment variable > YAML file (`GOVNET_CONFIG`) > default. All problems are
+reported at once, each naming the variable (or the YAML key and file) and the reason.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import yaml
+
+from services.contract.identifiers import IdentifierError
+from services.contract.names import SERVICES
+from services.platform.node import Division, UnknownDivision, division
+
+CONFIG_ENV = "GOVNET_CONFIG"
+GRPC_PORT_OFFSETS = {name: offset for offset, name in enumerate(SERVICES)}
+
+
+class SettingsError(ValueError):
+    """Bad configuration. `problems` lists one line per bad value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+
+
+# -- parsers: str -> value, raising ValueError with a reason ----------------------------
+
+
+def _division(text: str) -> str:
+    try:
+        return division(text.strip()).code
+    except (IdentifierError, UnknownDivision) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _amqp_uri(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("amqp", "amqps"):
+        raise ValueError("must be an amqp:// or amqps:// URI")
+    if not parts.hostname:
+        raise ValueError("must name a host, e.g. amqp://guest:guest@localhost:5672/")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric port
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    return text
+
+
+def _database_url(text: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    probe = text.replace("{service}", "catalog").replace("{division}", "320000")
+    probe = probe.replace("{var}", "var")
+    try:
+        url = make_url(probe)
+    except ArgumentError:
+        raise ValueError("is not a database URL (sqlite:///path or postgresql://...)") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError(f"backend {url.get_backend_name()} is not supported (sqlite, postgresql)")
+    return text
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high} seconds")
+        return value
+
+    return parse
+
+
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _host(text: str) -> str:
+    value = text.strip()
+    if not value or " " in value:
+        raise ValueError("must be a host name or address")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str
+    parse: Callable[[str], Any]
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "division",
+        "GOVNET_DIVISION",
+        _division,
+        "320000",
+        "The node's GB/T 2260 division code; level and parent are derived from it.",
+    ),
+    Setting(
+        "amqp_uri",
+        "GOVNET_AMQP_URI",
+        _amqp_uri,
+        "amqp://guest:guest@localhost:5672/",
+        "The node's RabbitMQ (its own vhost or broker).",
+    ),
+    Setting(
+        "var_dir",
+        "GOVNET_VAR",
+        str,
+        "var",
+        "Directory for SQLite stores, keys and run files (`<var>/<division>/`).",
+    ),
+    Setting(
+        "database_url",
+        "GOVNET_DATABASE_URL",
+        _database_url,
+        "sqlite:///{var}/{division}/{service}.db",
+        "Store URL template; `{service}`, `{division}`, `{var}` are filled in. "
+        "Per service: `GOVNET_<SERVICE>_DATABASE_URL`.",
+    ),
+    *(
+        Setting(
+            f"{service}_database_url",
+            f"GOVNET_{service.upper()}_DATABASE_URL",
+            _database_url,
+            "",
+            f"Store URL of the {service} service (overrides the template).",
+        )
+        for service in SERVICES
+    ),
+    Setting(
+        "grpc_host", "GOVNET_GRPC_HOST", _host, "127.0.0.1", "Address the gRPC APIs listen on."
+    ),
+    Setting(
+        "grpc_port_base",
+        "GOVNET_GRPC_PORT_BASE",
+        _int_range(1024, 65531),
+        "50051",
+        "First gRPC port: catalog +0, applications +1, notifications +2, audit +3.",
+    ),
+    Setting(
+        "grpc_workers",
+        "GOVNET_GRPC_WORKERS",
+        _int_range(1, 256),
+        "16",
+        "Threads serving gRPC calls in each API process.",
+    ),
+    Setting(
+        "relay_interval",
+        "GOVNET_RELAY_INTERVAL",
+        _seconds(0.01, 60),
+        "1.0",
+        "How often the outbox relay looks for unsent events it was not woken for.",
+    ),
+    Setting(
+        "relay_batch",
+        "GOVNET_RELAY_BATCH",
+        _int_range(1, 10000),
+        "500",
+        "Most events the relay publishes per confirm round.",
+    ),
+    Setting(
+        "prefetch",
+        "GOVNET_PREFETCH",
+        _int_range(1, 10000),
+        "50",
+        "Unacknowledged messages a worker consumer holds at once.",
+    ),
+    Setting(
+        "delivery_limit",
+        "GOVNET_DELIVERY_LIMIT",
+        _int_range(1, 1000),
+        "10",
+        "Deliveries of a message whose handler keeps failing before it is dead-lettered "
+        "to govnet.rejected.",
+    ),
+    Setting(
+        "shutdown_grace",
+        "GOVNET_SHUTDOWN_GRACE",
+        _seconds(0, 300),
+        "5",
+        "Seconds in-flight work gets to finish on SIGTERM.",
+    ),
+    Setting(
+        "log_level",
+        "GOVNET_LOG_LEVEL",
+        _choice("debug", "info", "warning", "error"),
+        "info",
+        "Log level.",
+    ),
+    Setting(
+        "log_format",
+        "GOVNET_LOG_FORMAT",
+        _choice("auto", "text", "json"),
+        "auto",
+        "`json` (one object per line), `text`, or `auto` (text on a terminal, else json).",
+    ),
+    Setting(
+        "seed",
+        "GOVNET_SEED",
+        _choice("sample", "none"),
+        "sample",
+        "Catalog loaded into an empty store at start: `sample` (a few real-looking items) "
+        "or `none`.",
+    ),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    division: str
+    amqp_uri: str
+    var_dir: str
+    database_url: str
+    catalog_database_url: str
+    applications_database_url: str
+    notifications_database_url: str
+    audit_database_url: str
+    grpc_host: str
+    grpc_port_base: int
+    grpc_workers: int
+    relay_interval: float
+    relay_batch: int
+    prefetch: int
+    delivery_limit: int
+    shutdown_grace: float
+    log_level: str
+    log_format: str
+    seed: str
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """Where each value came from: `environment`, the YAML path, or `default`."""
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings; raise `SettingsError` listing every bad value."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+        raw: dict[str, tuple[str, str]] = {s.name: (s.default, "default") for s in SETTINGS}
+
+        config_path = env.get(CONFIG_ENV)
+        if config_path:
+            for name, value in _read_yaml(config_path, problems).items():
+                raw[name] = (value, config_path)
+        for setting in SETTINGS:
+            if setting.env in env:
+                raw[setting.name] = (env[setting.env], "environment")
+
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            text, origin = raw[setting.name]
+            if text == "" and setting.default == "":
+                values[setting.name] = ""
+                continue
+            try:
+                values[setting.name] = setting.parse(text)
+            except ValueError as exc:
+                where = setting.env if origin != config_path else f"{setting.name} in {origin}"
+                problems.append(f"{where}={text!r}: {exc}")
+        if problems:
+            raise SettingsError(problems)
+        return cls(**values, sources={name: origin for name, (_, origin) in raw.items()})
+
+    # -- derived values --------------------------------------------------------------
+
+    @property
+    def node(self) -> Division:
+        return division(self.division)
+
+    @property
+    def node_dir(self) -> Path:
+        return Path(self.var_dir) / self.division
+
+    def database_url_for(self, service: str) -> str:
+        own = getattr(self, f"{service}_database_url")
+        template = own or self.database_url
+        url = template.format(service=service, division=self.division, var=self.var_dir)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            # A relative SQLite path is relative to the working directory; make it explicit.
+            url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
+        return url
+
+    def grpc_address(self, service: str) -> str:
+        return f"{self.grpc_host}:{self.grpc_port_base + GRPC_PORT_OFFSETS[service]}"
+
+    @property
+    def amqp_uri_redacted(self) -> str:
+        return redact_uri(self.amqp_uri)
+
+    def to_environment(self) -> dict[str, str]:
+        """The variables that rebuild these settings in a child process."""
+        return {s.env: str(getattr(self, s.name)) for s in SETTINGS}
+
+
+def redact_uri(uri: str) -> str:
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _read_yaml(path: str, problems: list[str]) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = yaml.safe_load(handle)
+    except OSError as exc:
+        problems.append(f"{CONFIG_ENV}={path!r}: cannot read the file ({exc.strerror})")
+        return {}
+    except yaml.YAMLError as exc:
+        problems.append(f"{CONFIG_ENV}={path!r}: not valid YAML ({exc})")
+        return {}
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        problems.append(f"{CONFIG_ENV}={path!r}: must be a mapping of setting names to values")
+        return {}
+    out: dict[str, str] = {}
+    for key, value in loaded.items():
+        if key not in _BY_NAME:
+            close = difflib.get_close_matches(str(key), list(_BY_NAME), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{key} in {path}: unknown setting{hint}")
+            continue
+        if isinstance(value, dict | list) or value is None:
+            problems.append(f"{key} in {path}: must be a single value")
+            continue
+        out[key] = str(value)
+    return out
+
+
+def settings_table() -> str:
+    """The Markdown configuration table for the README."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "—"
+        lines.append(f"| `{s.env}` | {default} | {s.help} |")
+    return "\n".join(lines)

@@ -1,0 +1,290 @@
+"""A service's database: engine, the platform tables every service has, and transactions.
+
+SQLite (WAL) is the embedded default, PostgreSQL the production store, chosen by URL. Every
+service store holds three platform tables next to its own:
+
+- `outbox`: events waiting to be published, written in the same transaction as the state
+  change that caused them (no dual write); `platform.outbox.Relay` publishes them.
+- `counters`: gap-free counters, in the writing transaction: the `sequence` of each source
+  and anything else a service numbers (case numbers).
+- `processed_events`: the `(source, id)` of every consumed event, written in the consuming
+  transaction, so a redelivery changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from services.contract.envelope import Event, Source, encode, new_event
+from services.contract.registry import Registry
+from services.platform import tracing
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def platform_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("event_id", String(128), nullable=False),
+        Column("type", String(100), nullable=False),
+        Column("exchange", String(100), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("traceparent", String(64)),
+        Column("created_at", Float, nullable=False),
+        Column("claimed_until", Float),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("sent_at", Float),
+    )
+    Index(
+        "outbox_pending",
+        outbox.c.id,
+        sqlite_where=outbox.c.sent_at.is_(None),
+        postgresql_where=outbox.c.sent_at.is_(None),
+    )
+    Index("outbox_sent_at", outbox.c.sent_at)
+    counters = Table(
+        "counters",
+        metadata,
+        Column("key", String(200), primary_key=True),
+        Column("last", Integer, nullable=False),
+    )
+    processed = Table(
+        "processed_events",
+        metadata,
+        Column("source", String(200), primary_key=True),
+        Column("event_id", String(128), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+    )
+    return outbox, counters, processed
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine configured for govnet: WAL and immediate write locks on SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that later writes can fail at once with "database is
+        # locked" (busy_timeout does not apply to lock upgrades); writers take the lock first.
+        mode = conn.get_execution_options().get("govnet_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
+
+
+@dataclass
+class Tx:
+    """One open write transaction of a service, with the means to emit events from it."""
+
+    conn: Connection
+    db: Database
+    now: datetime
+    emitted: list[Event] = field(default_factory=list)
+
+    def emit(self, event_type: str, data: dict[str, Any], *, subject: str | None = None) -> Event:
+        """Validate and write an event to the outbox; it is published after commit."""
+        built = new_event(
+            self.db.registry,
+            event_type,
+            data,
+            source=self.db.source,
+            now=self.now,
+            subject=subject,
+            traceparent=tracing.current_traceparent(),
+        )
+        stored = self.db.outbox_add(self.conn, built)
+        self.emitted.append(stored)
+        return stored
+
+
+class Database:
+    """The store of one service at one node.
+
+    `transaction()` opens a write transaction; `consume(event)` opens one only if the event
+    was not applied before. Both commit on a clean exit and roll back on an exception.
+    After a commit that emitted events, `on_commit` callbacks run (the relay's wake-up).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service: str,
+        division: str,
+        registry: Registry,
+        clock: Clock = utcnow,
+        pool_size: int = 10,
+    ) -> None:
+        self.url = url
+        self.service = service
+        self.source = Source.for_service(division, service)
+        self.exchange = f"{service}.events"
+        self.registry = registry
+        self.clock = clock
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.metadata = MetaData()
+        self.outbox, self.counters, self.processed = platform_tables(self.metadata)
+        self._on_commit: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def create_schema(self, *metadatas: MetaData) -> None:
+        for metadata in (self.metadata, *metadatas):
+            metadata.create_all(self.engine)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        with self._lock:
+            self._on_commit.append(callback)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(govnet_write=True)
+            with conn.begin():
+                tx = Tx(conn, self, self.clock())
+                yield tx
+        if tx.emitted:
+            self._committed()
+
+    @contextmanager
+    def consume(self, event: Event) -> Iterator[Tx | None]:
+        """A transaction for applying `event` exactly once: yields None if already applied.
+
+        The `(source, id)` is recorded in the same transaction as the handler's writes, so
+        either both commit or neither does.
+        """
+        with self.transaction() as tx:
+            first = self.mark_processed(tx.conn, event.source, event.id, tx.now)
+            yield tx if first else None
+
+    def mark_processed(self, conn: Connection, source: str, event_id: str, now: datetime) -> bool:
+        """Record `(source, id)`; False if it was already there."""
+        stmt = (
+            self.upsert(self.processed)
+            .values(source=source, event_id=event_id, processed_at=now)
+            .on_conflict_do_nothing()
+        )
+        return conn.execute(stmt).rowcount == 1
+
+    def outbox_add(self, conn: Connection, built: Event) -> Event:
+        """Assign the source's next sequence and write the event to the outbox."""
+        stored = built.with_sequence(self.next_value(conn, f"sequence:{built.source}"))
+        conn.execute(
+            insert(self.outbox).values(
+                event_id=stored.id,
+                type=stored.type,
+                exchange=self.exchange,
+                body=encode(stored),
+                traceparent=stored.traceparent,
+                created_at=time.time(),
+                attempts=0,
+            )
+        )
+        return stored
+
+    def next_value(self, conn: Connection, key: str) -> int:
+        """Increment and return counter `key` (starting at 1) inside the caller's transaction:
+        gap-free, because a rollback takes the increment back too."""
+        stmt = self.upsert(self.counters).values(key=key, last=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[self.counters.c.key], set_={"last": self.counters.c.last + 1}
+        ).returning(self.counters.c.last)
+        return int(conn.execute(stmt).scalar_one())
+
+    def upsert(self, table: Table) -> Any:
+        """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        return dialect_insert(table)
+
+    def pending_count(self) -> int:
+        from sqlalchemy import func
+
+        with self.read() as conn:
+            stmt = (
+                select(func.count()).select_from(self.outbox).where(self.outbox.c.sent_at.is_(None))
+            )
+            return int(conn.execute(stmt).scalar_one())
+
+    def _committed(self) -> None:
+        for callback in list(self._on_commit):
+            try:
+                callback()
+            except Exception:  # a wake-up must never fail a committed request
+                log.exception("on-commit callback failed")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Database errors worth retrying (locks, lost connections), as opposed to bugs."""
+    return isinstance(exc, OperationalError) and not isinstance(exc, IntegrityError)

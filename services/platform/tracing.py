@@ -1,0 +1,120 @@
+"""OpenTelemetry: one trace from a gRPC call through the outbox and the broker into every
+handler it causes.
+
+Export is off unless `OTEL_EXPORTER_OTLP_ENDPOINT` (OTLP over HTTP) or
+`OTEL_TRACES_EXPORTER=console` is set. The context travels as the event's `traceparent`
+attribute (and the AMQP `traceparent` header), so a department system's own trace joins too.
+Spans never carry personal data: only event types, ids, case numbers and item codes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+_configured = False
+
+
+def setup_tracing(role: str, division: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Install a tracer provider if export is configured; return whether it was."""
+    global _configured
+    env = os.environ if environ is None else environ
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    console = env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "console"
+    if _configured or not (endpoint or console):
+        return _configured
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    service = role.split("-")[0]
+    resource = Resource.create(
+        {
+            "service.name": f"govnet-{service}",
+            "service.instance.id": f"{division}-{role}-{os.getpid()}",
+            "govnet.division": division,
+            "govnet.role": role,
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    if endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if console:
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _configured = True
+    return True
+
+
+def shutdown_tracing() -> None:
+    """Flush spans on the way out (a no-op when export is off)."""
+    provider = trace.get_tracer_provider()
+    shutdown = getattr(provider, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+
+
+def tracer() -> trace.Tracer:
+    return trace.get_tracer("govnet")
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the current span, or None when there is no valid span."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+def current_trace_id() -> str | None:
+    span = trace.get_current_span().get_span_context()
+    return format(span.trace_id, "032x") if span.is_valid else None
+
+
+def context_from(traceparent: str | None) -> context.Context:
+    if not traceparent:
+        return context.Context()
+    return _propagator.extract({"traceparent": traceparent})
+
+
+@contextmanager
+def consumer_span(name: str, traceparent: str | None, **attributes: Any) -> Iterator[trace.Span]:
+    """A CONSUMER span, child of the producer's context carried by `traceparent`."""
+    token = context.attach(context_from(traceparent))
+    try:
+        with tracer().start_as_current_span(name, kind=SpanKind.CONSUMER) as span:
+            for key, value in attributes.items():
+                if value is not None:
+                    span.set_attribute(key, value)
+            yield span
+    finally:
+        context.detach(token)
+
+
+@contextmanager
+def server_span(name: str, metadata: Mapping[str, str]) -> Iterator[trace.Span]:
+    """A SERVER span for a gRPC call, continuing the caller's trace from its metadata."""
+    token = context.attach(_propagator.extract(dict(metadata)))
+    try:
+        with tracer().start_as_current_span(name, kind=SpanKind.SERVER) as span:
+            yield span
+    finally:
+        context.detach(token)
+
+
+def inject_metadata() -> list[tuple[str, str]]:
+    """gRPC client metadata carrying the current trace (for the CLI and tests)."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return list(carrier.items())
