@@ -131,7 +131,7 @@ def config_show() -> None:
     settings = load_settings()
     for setting in SETTINGS:
         value = str(getattr(settings, setting.name))
-        if "uri" in setting.name or "url" in setting.name:
+        if setting.secret:
             value = redact_uri(value)
         click.echo(f"{setting.env:<34} {value:<44} ({settings.sources[setting.name]})")
 

@@ -136,7 +136,9 @@ def local_date(now: datetime) -> date:
 
 def case_number(division: str, day: date, sequence: int) -> str:
     """办件编号: `<division>-<YYYYMMDD>-<6-digit per-node daily sequence>`."""
-    if not 1 <= sequence <= 999_999:
+    if sequence < 1:
+        raise ValueError(f"case sequences start at 1, got {sequence}")
+    if sequence > 999_999:
         raise ValueError("the daily case sequence is exhausted (999,999 cases)")
     return f"{division}-{day:%Y%m%d}-{sequence:06d}"
 

@@ -200,25 +200,25 @@ def decode(body: bytes | str, registry: Registry) -> Event:
     major = _check_dataschema(raw["dataschema"], event_type)
     registry.get(event_type, major)  # unknown type / version → ContractError
     source = parse_source(raw["source"])
-    division = _check_division(raw["division"], source)
-    data = raw["data"]
-    if not isinstance(data, dict):
-        raise ContractError.single(errors.INVALID_ATTRIBUTE, "data", "must be a JSON object")
-    registry.validate(event_type, major, data, prefix="data")
-    return Event(
+    # Every envelope attribute is checked before the payload: a producer fixes those first.
+    event = Event(
         id=_check_id(raw["id"]),
         source=str(source),
         type=event_type,
         major=major,
         time=parse_time(raw["time"], "time"),
-        division=division,
+        division=_check_division(raw["division"], source),
         sequence=_check_sequence(raw["sequence"]),
-        data=data,
+        data=raw["data"],
         subject=_check_subject(raw.get("subject")),
         traceparent=_check_traceparent(raw.get("traceparent")),
         extensions=_extensions(raw),
         wire=raw,
     )
+    if not isinstance(event.data, dict):
+        raise ContractError.single(errors.INVALID_ATTRIBUTE, "data", "must be a JSON object")
+    registry.validate(event_type, major, event.data, prefix="data")
+    return event
 
 
 def peek(body: bytes | str) -> dict[str, Any]:
@@ -245,7 +245,7 @@ def parse_source(value: Any) -> Source:
     try:
         check_division_code(division)
     except IdentifierError as exc:
-        raise _invalid("source", f"division {division}: {exc.reason}") from None
+        raise _invalid("source", f"names a bad division: {exc.reason}") from None
     if match["uscc"]:
         try:
             uscc = check_uscc(match["uscc"]).value

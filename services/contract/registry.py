@@ -57,8 +57,14 @@ class Registry:
         key = (event_type, major)
         if key in self._specs:
             raise ValueError(f"{event_type} v{major} is already registered")
-        if major > 1 and (event_type, major - 1) in self._specs and upcaster is None:
+        if major < 1:
+            raise ValueError(f"{event_type}: major versions start at 1, got {major}")
+        if major > 1 and (event_type, major - 1) not in self._specs:
+            raise ValueError(f"register {event_type} v{major - 1} before v{major}")
+        if major > 1 and upcaster is None:
             raise ValueError(f"{event_type} v{major} needs an upcaster from v{major - 1}")
+        if major == 1 and upcaster is not None:
+            raise ValueError(f"{event_type} v1 has nothing to upcast from")
         spec = EventSpec(event_type, major, schema, description, ingress, upcaster)
         self._specs[key] = spec
         self._schemas[key] = schema(unknown=EXCLUDE)

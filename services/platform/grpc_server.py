@@ -12,6 +12,7 @@ the traceback goes to the log, never on the wire.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent import futures
 from dataclasses import dataclass
@@ -160,10 +161,16 @@ class ApiServer:
         reflection.enable_server_reflection(
             (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
-        self.port = self.server.add_insecure_port(address)
+        self.refusing = threading.Event()
+        """Set once `stop()` has begun: new calls are refused from then on."""
+        try:
+            self.port = self.server.add_insecure_port(address)
+        except RuntimeError:  # recent grpcio raises where older versions returned 0
+            self.port = 0
         if self.port == 0:
             raise Unavailable(
-                f"cannot listen on {address} (in use, or not an address of this host)"
+                f"cannot listen on {address} (in use, or not an address of this host); "
+                "change GOVNET_GRPC_PORT_BASE or GOVNET_GRPC_HOST"
             )
 
     def start(self) -> None:
@@ -173,7 +180,9 @@ class ApiServer:
     def stop(self, grace: float) -> None:
         """Refuse new calls, let in-flight calls finish for up to `grace` seconds."""
         self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.server.stop(grace).wait()
+        done = self.server.stop(grace)
+        self.refusing.set()
+        done.wait()
 
     def wait(self, timeout: float | None = None) -> bool:
         return bool(self.server.wait_for_termination(timeout))

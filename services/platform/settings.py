@@ -61,14 +61,20 @@ def _database_url(text: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    probe = text.replace("{service}", "catalog").replace("{division}", "320000")
-    probe = probe.replace("{var}", "var")
+    try:
+        probe = text.format(service="catalog", division="320000", var="var")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValueError(
+            f"has an unknown placeholder {exc}; use {{service}}, {{division}} or {{var}}"
+        ) from None
     try:
         url = make_url(probe)
     except ArgumentError:
         raise ValueError("is not a database URL (sqlite:///path or postgresql://...)") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ValueError(f"backend {url.get_backend_name()} is not supported (sqlite, postgresql)")
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        raise ValueError("must name a file: a service's store outlives the process")
     return text
 
 
@@ -122,6 +128,11 @@ class Setting:
     parse: Callable[[str], Any]
     default: str
     help: str
+
+    @property
+    def secret(self) -> bool:
+        """URLs may carry a password; it is never printed."""
+        return self.name.endswith(("_uri", "_url"))
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -292,7 +303,8 @@ class Settings:
                 values[setting.name] = setting.parse(text)
             except ValueError as exc:
                 where = setting.env if origin != config_path else f"{setting.name} in {origin}"
-                problems.append(f"{where}={text!r}: {exc}")
+                shown = redact_uri(text) if setting.secret else text
+                problems.append(f"{where}={shown!r}: {exc}")
         if problems:
             raise SettingsError(problems)
         return cls(**values, sources={name: origin for name, (_, origin) in raw.items()})
@@ -329,10 +341,15 @@ class Settings:
 
 
 def redact_uri(uri: str) -> str:
-    parts = urlsplit(uri)
-    if parts.password is None:
+    """`uri` with its password replaced by `***` (unchanged if it has none or is not a URI)."""
+    try:
+        parts = urlsplit(uri)
+        password = parts.password
+    except ValueError:
         return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    if password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
 
 

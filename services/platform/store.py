@@ -39,7 +39,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from services.contract.envelope import Event, Source, encode, new_event
@@ -93,6 +93,15 @@ def platform_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
     return outbox, counters, processed
 
 
+def with_driver(url: str) -> URL:
+    """`url` with govnet's PostgreSQL driver: SQLAlchemy 2.1 picks psycopg 3 for a bare
+    postgresql:// URL, but govnet ships psycopg2, which eventlet can make green."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed
+
+
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine configured for govnet: WAL and immediate write locks on SQLite."""
     parsed = make_url(url)
@@ -107,7 +116,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        with_driver(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

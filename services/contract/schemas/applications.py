@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from services.contract.fields import (
     BasicCode,
@@ -13,13 +13,13 @@ from services.contract.fields import (
     MaskedIdNumber,
     MaskedPhone,
 )
-from services.contract.schemas.common import CHANNELS
+from services.contract.schemas.common import CHANNELS, ContractSchema
 
 APPLICANT_KINDS = ("natural", "legal")
 ID_TYPES = ("resident_id", "uscc")
 
 
-class ApplicantV1(Schema):
+class ApplicantV1(ContractSchema):
     """The applicant, with personal data masked."""
 
     kind = fields.String(
@@ -48,7 +48,7 @@ class ApplicantV1(Schema):
             raise ValidationError("a natural person's ID number must be masked", "id_number")
 
 
-class ApplicationSubmittedV1(Schema):
+class ApplicationSubmittedV1(ContractSchema):
     case_number = CaseNumber(required=True)
     implementation_code = ImplementationCode(required=True)
     basic_code = BasicCode(required=True)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from services.contract.fields import BasicCode, ImplementationCode
 from services.contract.identifiers import ITEM_TYPES
-from services.contract.schemas.common import DepartmentRef
+from services.contract.schemas.common import ContractSchema, DepartmentRef
 
 LEVELS = ("province", "city", "county")
 CASE_KINDS = ("immediate", "promised")
 
 
-class Material(Schema):
+class Material(ContractSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     required = fields.Boolean(required=True)
 
 
-class GuideSummary(Schema):
+class GuideSummary(ContractSchema):
     """What other services need from the service guide (办事指南) to take a case."""
 
     case_kind = fields.String(
@@ -38,7 +38,7 @@ class GuideSummary(Schema):
     materials = fields.List(fields.Nested(Material), required=True)
 
 
-class ItemPublishedV1(Schema):
+class ItemPublishedV1(ContractSchema):
     """An item published at a node, carrying its four standard fields (三级四同)."""
 
     basic_code = BasicCode(required=True)

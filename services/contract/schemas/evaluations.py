@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from services.contract.fields import CaseNumber, CreditCode
-from services.contract.schemas.common import CHANNELS
+from services.contract.schemas.common import CHANNELS, ContractSchema
 
 LEVELS = (
     "very_satisfied",  # 非常满意
@@ -16,7 +16,7 @@ LEVELS = (
 )
 
 
-class EvaluationSubmittedV1(Schema):
+class EvaluationSubmittedV1(ContractSchema):
     case_number = CaseNumber(required=True)
     department = CreditCode(required=True)
     level = fields.String(

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from services.contract.fields import CaseNumber
-from services.contract.schemas.common import EventRef
+from services.contract.schemas.common import ContractSchema, EventRef
 
 NOTIFICATION_CHANNELS = ("inbox", "email", "sms", "workorder")
 
 
-class NotificationSentV1(Schema):
+class NotificationSentV1(ContractSchema):
     notification_id = fields.UUID(required=True)
     channel = fields.String(required=True, validate=validate.OneOf(NOTIFICATION_CHANNELS))
     recipient = fields.String(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from services.contract.errors import (
     FORBIDDEN,
@@ -13,6 +13,7 @@ from services.contract.errors import (
     UNKNOWN_TYPE,
     UNSUPPORTED_VERSION,
 )
+from services.contract.schemas.common import ContractSchema
 
 REJECT_CODES = (
     MALFORMED,
@@ -26,7 +27,7 @@ REJECT_CODES = (
 )
 
 
-class EventRejectedV1(Schema):
+class EventRejectedV1(ContractSchema):
     """Tells a producer its message was refused, and why. Never carries the message itself."""
 
     rejected_source = fields.String(load_default=None, allow_none=True)

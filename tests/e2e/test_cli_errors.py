@@ -1,0 +1,81 @@
+"""What a person sees when the node cannot start: one clear line, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.nodes import node_env
+from tests.support.running import govnet
+
+
+def test_no_broker_is_one_line_saying_how_to_get_one(tmp_path: Path) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    result = govnet("node", "run", env=env)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "govnet: no RabbitMQ broker answers at amqp://guest:***@127.0.0.1:1/"
+    )
+    assert "docker compose -f deploy/compose.yaml up -d rabbitmq" in lines[0]
+    assert "apt install rabbitmq-server" in lines[0]
+
+
+def test_an_unknown_division_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path, division="320199")
+    result = govnet("node", "run", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "govnet: invalid configuration:",
+        "  GOVNET_DIVISION='320199': 320199 is a well-formed GB/T 2260 code but not a division "
+        "in services/platform/data/divisions.csv (it holds the 110 Jiangsu divisions of 2017)",
+    ]
+
+
+def test_every_bad_setting_is_listed_at_once(tmp_path: Path) -> None:
+    env = node_env(
+        amqp_uri="http://localhost",
+        var_dir=tmp_path,
+        GOVNET_GRPC_PORT_BASE="fifty",
+        GOVNET_LOG_LEVEL="loud",
+    )
+    result = govnet("config", "show", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "govnet: invalid configuration:",
+        "  GOVNET_AMQP_URI='http://localhost': must be an amqp:// or amqps:// URI",
+        "  GOVNET_GRPC_PORT_BASE='fifty': must be a whole number",
+        "  GOVNET_LOG_LEVEL='loud': must be one of debug, info, warning, error",
+    ]
+
+
+def test_a_bad_yaml_file_names_the_key_and_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "govnet.yaml"
+    config.write_text("divison: 320102\nrelay_batch: 0\n", encoding="utf-8")
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    env.pop("GOVNET_DIVISION")
+    env["GOVNET_CONFIG"] = str(config)
+    result = govnet("config", "show", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "govnet: invalid configuration:",
+        f"  divison in {config}: unknown setting (did you mean 'division'?)",
+        f"  relay_batch in {config}='0': must be between 1 and 10000",
+    ]
+
+
+def test_a_worker_for_an_unknown_service_is_refused(tmp_path: Path) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    result = govnet("worker", "billing", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "govnet: unknown service 'billing': choose from catalog, applications, notifications, "
+        "audit or all"
+    )
+
+
+def test_id_check_explains_an_invalid_code() -> None:
+    result = govnet("id", "check", "91350100M000100Y44", env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == "uscc: invalid: check character is 4, expected 3"

@@ -1,0 +1,127 @@
+"""The gRPC server bootstrap: errors never leak internals, in-flight calls finish on stop."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from services.platform.errors import NotFound, Unavailable
+from services.platform.grpc_server import ApiServer, Registration
+from tests.support.nodes import free_port_base
+
+SERVICE = "test.v1.Probe"
+
+
+def _identity(value: bytes) -> bytes:
+    return value
+
+
+def probe_registration(behaviour: Callable[[bytes, Any], bytes]) -> Registration:
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "Call": grpc.unary_unary_rpc_method_handler(
+                behaviour, request_deserializer=_identity, response_serializer=_identity
+            )
+        },
+    )
+    return Registration(
+        lambda _servicer, server: server.add_generic_rpc_handlers((handler,)), None, SERVICE
+    )
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Callable[[bytes, Any], bytes]], tuple[ApiServer, Any]]]:
+    servers: list[ApiServer] = []
+
+    def start(behaviour: Callable[[bytes, Any], bytes]) -> tuple[ApiServer, Any]:
+        server = ApiServer(
+            f"127.0.0.1:{free_port_base(1)}", [probe_registration(behaviour)], workers=4
+        )
+        server.start()
+        servers.append(server)
+        channel = grpc.insecure_channel(server.address)
+        call = channel.unary_unary(f"/{SERVICE}/Call", _identity, _identity)
+        return server, call
+
+    yield start
+    for server in servers:
+        server.stop(0)
+
+
+def raising(exc: Exception) -> Callable[[bytes, Any], bytes]:
+    def behaviour(request: bytes, context: Any) -> bytes:
+        raise exc
+
+    return behaviour
+
+
+def test_an_unexpected_error_is_internal_without_a_traceback_or_its_message(serve: Any) -> None:
+    _, call = serve(raising(RuntimeError("password=hunter2 in a stack frame")))
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"x", timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert caught.value.details() == "internal error; the operators have the details"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "details"),
+    [
+        (NotFound("no case 1 at this node"), grpc.StatusCode.NOT_FOUND, "no case 1 at this node"),
+        (Unavailable("broker away"), grpc.StatusCode.UNAVAILABLE, "broker away"),
+        (
+            OperationalError("UPDATE x", {}, Exception("database is locked")),
+            grpc.StatusCode.UNAVAILABLE,
+            "the store is busy or unreachable; retry shortly",
+        ),
+    ],
+)
+def test_domain_and_infrastructure_errors_map_to_their_status(
+    serve: Any, error: Exception, code: grpc.StatusCode, details: str
+) -> None:
+    _, call = serve(raising(error))
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"x", timeout=5)
+    assert (caught.value.code(), caught.value.details()) == (code, details)
+
+
+def test_stop_lets_an_in_flight_call_finish_and_refuses_new_ones(serve: Any) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(request: bytes, context: Any) -> bytes:
+        entered.set()
+        release.wait(10)
+        return b"done:" + request
+
+    server, call = serve(slow)
+    result: list[bytes] = []
+    caller = threading.Thread(target=lambda: result.append(call(b"1", timeout=10)))
+    caller.start()
+    assert entered.wait(5)
+    stopper = threading.Thread(target=server.stop, args=(10,))
+    stopper.start()
+    assert server.refusing.wait(5)
+    with pytest.raises(grpc.RpcError) as caught:
+        call(b"2", timeout=2)
+    # On the open connection a refused call is cancelled; a new connection finds no server.
+    assert caught.value.code() in (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
+    release.set()
+    caller.join(10)
+    stopper.join(10)
+    assert result == [b"done:1"]
+
+
+def test_a_port_in_use_is_refused_with_the_address() -> None:
+    port = free_port_base(1)
+    first = ApiServer(f"127.0.0.1:{port}", [probe_registration(raising(RuntimeError()))])
+    first.start()
+    try:
+        with pytest.raises(Unavailable, match=f"cannot listen on 127.0.0.1:{port}"):
+            ApiServer(f"127.0.0.1:{port}", [probe_registration(raising(RuntimeError()))])
+    finally:
+        first.stop(0)

@@ -1,0 +1,148 @@
+"""The platform store on SQLite and on PostgreSQL: one suite, run against both."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from services.contract import names
+from services.contract.envelope import Event, decode
+from services.contract.schemas import default_registry
+from services.platform.store import Database
+
+NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+
+
+def rejected_payload(reason: str = "test") -> dict[str, object]:
+    return {
+        "rejected_source": None,
+        "rejected_id": None,
+        "rejected_type": None,
+        "code": "malformed",
+        "field": "",
+        "reason": reason,
+        "queue": "audit.ingress",
+        "received_at": NOW.isoformat(),
+    }
+
+
+class StoreSuite:
+    """Subclasses provide `url`."""
+
+    @pytest.fixture
+    def db(self, url: str) -> Iterator[Database]:
+        database = Database(
+            url, service="audit", division="320102", registry=default_registry(), clock=lambda: NOW
+        )
+        database.create_schema()
+        yield database
+        database.dispose()
+
+    def outbox_events(self, db: Database) -> list[Event]:
+        with db.read() as conn:
+            bodies = conn.execute(select(db.outbox.c.body).order_by(db.outbox.c.id)).scalars()
+            return [decode(body, default_registry()) for body in bodies]
+
+    def test_emitted_events_are_numbered_one_two_three_per_source(self, db: Database) -> None:
+        for reason in ("a", "b", "c"):
+            with db.transaction() as tx:
+                tx.emit(names.EVENT_REJECTED, rejected_payload(reason))
+        events = self.outbox_events(db)
+        assert [e.sequence for e in events] == [1, 2, 3]
+        assert {e.source for e in events} == {"govnet://320102/audit"}
+        assert [e.data["reason"] for e in events] == ["a", "b", "c"]
+
+    def test_a_rolled_back_transaction_leaves_no_event_and_no_gap(self, db: Database) -> None:
+        with db.transaction() as tx:
+            tx.emit(names.EVENT_REJECTED, rejected_payload("kept"))
+
+        def failing_change() -> None:
+            with db.transaction() as tx:
+                tx.emit(names.EVENT_REJECTED, rejected_payload("rolled back"))
+                raise RuntimeError("the state change failed")
+
+        with pytest.raises(RuntimeError):
+            failing_change()
+        with db.transaction() as tx:
+            tx.emit(names.EVENT_REJECTED, rejected_payload("next"))
+        events = self.outbox_events(db)
+        assert [(e.sequence, e.data["reason"]) for e in events] == [(1, "kept"), (2, "next")]
+
+    def test_concurrent_writers_get_distinct_gap_free_sequences(self, db: Database) -> None:
+        def writer() -> None:
+            for _ in range(10):
+                with db.transaction() as tx:
+                    tx.emit(names.EVENT_REJECTED, rejected_payload())
+
+        threads = [threading.Thread(target=writer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(e.sequence for e in self.outbox_events(db)) == list(range(1, 41))
+
+    def test_an_event_is_applied_once_however_often_it_is_consumed(self, db: Database) -> None:
+        with db.transaction() as tx:
+            event = tx.emit(names.EVENT_REJECTED, rejected_payload())
+        applied = []
+        for _ in range(3):
+            with db.consume(event) as tx:
+                if tx is not None:
+                    applied.append(tx.now)
+        assert applied == [NOW]
+
+    def test_a_failed_consumer_transaction_does_not_mark_the_event_processed(
+        self, db: Database
+    ) -> None:
+        with db.transaction() as tx:
+            event = tx.emit(names.EVENT_REJECTED, rejected_payload())
+
+        def failing_handler() -> None:
+            with db.consume(event) as tx:
+                assert tx is not None
+                raise RuntimeError("handler failed before commit")
+
+        with pytest.raises(RuntimeError):
+            failing_handler()
+        with db.consume(event) as tx:
+            assert tx is not None, "the redelivery must be applied"
+
+    def test_counters_count_per_key(self, db: Database) -> None:
+        with db.transaction() as tx:
+            values = [
+                db.next_value(tx.conn, key)
+                for key in ("case:20261126", "case:20261126", "case:20261127")
+            ]
+        assert values == [1, 2, 1]
+
+    def test_commit_wakes_the_relay_only_when_events_were_emitted(self, db: Database) -> None:
+        woken = []
+        db.on_commit(lambda: woken.append(True))
+        with db.transaction():
+            pass
+        assert woken == []
+        with db.transaction() as tx:
+            tx.emit(names.EVENT_REJECTED, rejected_payload())
+        assert woken == [True]
+
+
+class TestSqliteStore(StoreSuite):
+    @pytest.fixture
+    def url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/audit.db"
+
+    def test_sqlite_stores_run_in_wal_mode(self, db: Database) -> None:
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+@pytest.mark.postgres
+class TestPostgresStore(StoreSuite):
+    @pytest.fixture
+    def url(self, postgres_url: str) -> str:
+        return postgres_url

@@ -1,0 +1,430 @@
+"""Settings: defaults, YAML and environment precedence, and error reports a person can act on.
+
+Every test passes `environ=` explicitly, so the developer's own environment never leaks in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.platform.settings import (
+    CONFIG_ENV,
+    SETTINGS,
+    Settings,
+    SettingsError,
+    redact_uri,
+    settings_table,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+TABLE_START = "<!-- settings-table -->"
+TABLE_END = "<!-- /settings-table -->"
+
+
+def problems(environ: dict[str, str]) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environment(environ=environ)
+    assert str(info.value) == "invalid configuration:\n  " + "\n  ".join(info.value.problems)
+    return info.value.problems
+
+
+def yaml_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "govnet.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# -- defaults and precedence --------------------------------------------------------------
+
+
+def test_an_empty_environment_gives_the_defaults() -> None:
+    settings = Settings.from_environment(environ={})
+
+    assert settings == Settings(
+        division="320000",
+        amqp_uri="amqp://guest:guest@localhost:5672/",
+        var_dir="var",
+        database_url="sqlite:///{var}/{division}/{service}.db",
+        catalog_database_url="",
+        applications_database_url="",
+        notifications_database_url="",
+        audit_database_url="",
+        grpc_host="127.0.0.1",
+        grpc_port_base=50051,
+        grpc_workers=16,
+        relay_interval=1.0,
+        relay_batch=500,
+        prefetch=50,
+        delivery_limit=10,
+        shutdown_grace=5.0,
+        log_level="info",
+        log_format="auto",
+        seed="sample",
+    )
+    assert set(settings.sources.values()) == {"default"}
+    assert settings.node.name == "江苏省"
+
+
+def test_every_setting_has_a_field_and_a_govnet_variable() -> None:
+    settings = Settings.from_environment(environ={})
+
+    for setting in SETTINGS:
+        assert hasattr(settings, setting.name)
+        assert setting.env.startswith("GOVNET_")
+        assert setting.help.strip()
+
+
+def test_environment_values_are_parsed_into_their_types() -> None:
+    settings = Settings.from_environment(
+        environ={
+            "GOVNET_DIVISION": " 320102 ",
+            "GOVNET_GRPC_PORT_BASE": "6000",
+            "GOVNET_RELAY_INTERVAL": "0.25",
+            "GOVNET_LOG_LEVEL": "DEBUG",
+        }
+    )
+
+    assert settings.division == "320102"
+    assert settings.node.name == "玄武区"
+    assert settings.grpc_port_base == 6000
+    assert settings.relay_interval == 0.25
+    assert settings.log_level == "debug"
+    assert settings.sources["division"] == "environment"
+    assert settings.sources["prefetch"] == "default"
+
+
+def test_the_environment_overrides_yaml_which_overrides_the_defaults(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "division: 320102\nprefetch: 20\nlog_format: json\n")
+
+    settings = Settings.from_environment(environ={CONFIG_ENV: config, "GOVNET_PREFETCH": "5"})
+
+    assert settings.division == "320102"  # YAML over default
+    assert settings.log_format == "json"
+    assert settings.prefetch == 5  # environment over YAML
+    assert settings.relay_batch == 500  # default
+    assert settings.sources["division"] == config
+    assert settings.sources["prefetch"] == "environment"
+    assert settings.sources["relay_batch"] == "default"
+
+
+def test_an_empty_yaml_file_changes_nothing(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "# nothing here yet\n")
+
+    assert Settings.from_environment(environ={CONFIG_ENV: config}) == Settings.from_environment(
+        environ={}
+    )
+
+
+def test_an_empty_config_variable_means_no_yaml_file() -> None:
+    assert Settings.from_environment(environ={CONFIG_ENV: ""}).division == "320000"
+
+
+# -- bad values ---------------------------------------------------------------------------
+
+
+def test_every_bad_environment_value_is_reported_at_once_naming_its_variable() -> None:
+    reported = problems(
+        {
+            "GOVNET_DIVISION": "999999",
+            "GOVNET_AMQP_URI": "http://localhost:5672/",
+            "GOVNET_DATABASE_URL": "mysql://db/govnet",
+            "GOVNET_GRPC_HOST": "my host",
+            "GOVNET_GRPC_PORT_BASE": "abc",
+            "GOVNET_GRPC_WORKERS": "0",
+            "GOVNET_RELAY_INTERVAL": "fast",
+            "GOVNET_SHUTDOWN_GRACE": "301",
+            "GOVNET_LOG_LEVEL": "trace",
+            "GOVNET_LOG_FORMAT": "xml",
+            "GOVNET_SEED": "all",
+        }
+    )
+
+    assert reported == [
+        "GOVNET_DIVISION='999999': division 999999 is not a GB/T 2260 province prefix (99)",
+        "GOVNET_AMQP_URI='http://localhost:5672/': must be an amqp:// or amqps:// URI",
+        "GOVNET_DATABASE_URL='mysql://db/govnet': backend mysql is not supported "
+        "(sqlite, postgresql)",
+        "GOVNET_GRPC_HOST='my host': must be a host name or address",
+        "GOVNET_GRPC_PORT_BASE='abc': must be a whole number",
+        "GOVNET_GRPC_WORKERS='0': must be between 1 and 256",
+        "GOVNET_RELAY_INTERVAL='fast': must be a number of seconds",
+        "GOVNET_SHUTDOWN_GRACE='301': must be between 0 and 300 seconds",
+        "GOVNET_LOG_LEVEL='trace': must be one of debug, info, warning, error",
+        "GOVNET_LOG_FORMAT='xml': must be one of auto, text, json",
+        "GOVNET_SEED='all': must be one of sample, none",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            "320199",
+            "320199 is a well-formed GB/T 2260 code but not a division in "
+            "services/platform/data/divisions.csv (it holds the 110 Jiangsu divisions of 2017)",
+        ),
+        ("3201", "must be 6 digits, got 4 characters"),
+        ("", "must be 6 digits, got 0 characters"),
+    ],
+)
+def test_a_division_that_is_not_in_the_list_is_refused(value: str, reason: str) -> None:
+    assert problems({"GOVNET_DIVISION": value}) == [f"GOVNET_DIVISION={value!r}: {reason}"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("amqp://", "must name a host, e.g. amqp://guest:guest@localhost:5672/"),
+        ("amqps://mq.example:tls/", "has a port that is not a number"),
+    ],
+)
+def test_an_amqp_uri_without_a_usable_host_or_port_is_refused(value: str, reason: str) -> None:
+    assert problems({"GOVNET_AMQP_URI": value}) == [f"GOVNET_AMQP_URI={value!r}: {reason}"]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("1023", "must be between 1024 and 65531"),
+        ("65532", "must be between 1024 and 65531"),
+        ("50051.5", "must be a whole number"),
+    ],
+)
+def test_a_grpc_port_base_outside_the_usable_range_is_refused(value: str, reason: str) -> None:
+    assert problems({"GOVNET_GRPC_PORT_BASE": value}) == [
+        f"GOVNET_GRPC_PORT_BASE={value!r}: {reason}"
+    ]
+
+
+def test_a_per_service_database_url_is_checked_too() -> None:
+    assert problems({"GOVNET_AUDIT_DATABASE_URL": "not a url"}) == [
+        "GOVNET_AUDIT_DATABASE_URL='not a url': is not a database URL "
+        "(sqlite:///path or postgresql://...)"
+    ]
+
+
+def test_a_bad_yaml_value_names_the_key_and_the_file(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "division: 999999\nprefetch: lots\n")
+
+    assert problems({CONFIG_ENV: config}) == [
+        f"division in {config}='999999': division 999999 is not a GB/T 2260 province prefix (99)",
+        f"prefetch in {config}='lots': must be a whole number",
+    ]
+
+
+def test_a_bad_environment_value_overriding_yaml_names_the_variable(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "prefetch: 20\n")
+
+    assert problems({CONFIG_ENV: config, "GOVNET_PREFETCH": "many"}) == [
+        "GOVNET_PREFETCH='many': must be a whole number"
+    ]
+
+
+def test_an_unknown_yaml_key_suggests_the_close_match(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "divison: 320102\n")
+
+    assert problems({CONFIG_ENV: config}) == [
+        f"divison in {config}: unknown setting (did you mean 'division'?)"
+    ]
+
+
+def test_an_unknown_yaml_key_with_no_close_match_gets_no_suggestion(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "colour: blue\n")
+
+    assert problems({CONFIG_ENV: config}) == [f"colour in {config}: unknown setting"]
+
+
+@pytest.mark.parametrize("value", ["[1, 2]", "{a: 1}", "null"])
+def test_a_yaml_value_that_is_not_a_single_value_is_refused(tmp_path: Path, value: str) -> None:
+    config = yaml_file(tmp_path, f"prefetch: {value}\n")
+
+    assert problems({CONFIG_ENV: config}) == [f"prefetch in {config}: must be a single value"]
+
+
+def test_yaml_problems_and_environment_problems_are_reported_together(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "divison: 320102\n")
+
+    assert problems({CONFIG_ENV: config, "GOVNET_SEED": "all"}) == [
+        f"divison in {config}: unknown setting (did you mean 'division'?)",
+        "GOVNET_SEED='all': must be one of sample, none",
+    ]
+
+
+def test_an_unreadable_yaml_file_is_reported(tmp_path: Path) -> None:
+    missing = str(tmp_path / "absent.yaml")
+
+    assert problems({CONFIG_ENV: missing}) == [
+        f"{CONFIG_ENV}={missing!r}: cannot read the file (No such file or directory)"
+    ]
+
+
+def test_a_yaml_file_that_is_not_a_mapping_is_reported(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "- division\n- 320102\n")
+
+    assert problems({CONFIG_ENV: config}) == [
+        f"{CONFIG_ENV}={config!r}: must be a mapping of setting names to values"
+    ]
+
+
+def test_a_file_that_is_not_yaml_is_reported(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "division: [320102\n")
+
+    (problem,) = problems({CONFIG_ENV: config})
+    assert problem.startswith(f"{CONFIG_ENV}={config!r}: not valid YAML (")
+
+
+# -- derived values -----------------------------------------------------------------------
+
+
+def test_database_url_for_fills_the_template_and_makes_a_relative_sqlite_path_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_environment(environ={"GOVNET_DIVISION": "320102"})
+
+    assert settings.database_url_for("catalog") == (
+        f"sqlite:///{tmp_path.resolve()}/var/320102/catalog.db"
+    )
+
+
+def test_database_url_for_keeps_an_absolute_sqlite_path(tmp_path: Path) -> None:
+    settings = Settings.from_environment(
+        environ={"GOVNET_VAR": str(tmp_path), "GOVNET_DIVISION": "320100"}
+    )
+
+    assert settings.database_url_for("audit") == f"sqlite:///{tmp_path}/320100/audit.db"
+
+
+def test_a_per_service_database_url_overrides_the_template() -> None:
+    settings = Settings.from_environment(
+        environ={
+            "GOVNET_DATABASE_URL": "postgresql://govnet@db/{division}_{service}",
+            "GOVNET_AUDIT_DATABASE_URL": "postgresql://auditor@audit-db/audit",
+        }
+    )
+
+    assert settings.database_url_for("catalog") == "postgresql://govnet@db/320000_catalog"
+    assert settings.database_url_for("audit") == "postgresql://auditor@audit-db/audit"
+
+
+def test_grpc_addresses_are_the_base_port_plus_each_services_offset() -> None:
+    settings = Settings.from_environment(
+        environ={"GOVNET_GRPC_HOST": "0.0.0.0", "GOVNET_GRPC_PORT_BASE": "7000"}
+    )
+
+    assert [
+        settings.grpc_address(s) for s in ("catalog", "applications", "notifications", "audit")
+    ] == [
+        "0.0.0.0:7000",
+        "0.0.0.0:7001",
+        "0.0.0.0:7002",
+        "0.0.0.0:7003",
+    ]
+
+
+def test_the_highest_port_base_leaves_room_for_every_service() -> None:
+    settings = Settings.from_environment(environ={"GOVNET_GRPC_PORT_BASE": "65531"})
+
+    assert settings.grpc_address("audit") == "127.0.0.1:65534"
+
+
+def test_node_dir_is_the_var_directory_of_the_division() -> None:
+    settings = Settings.from_environment(
+        environ={"GOVNET_VAR": "/srv/govnet", "GOVNET_DIVISION": "320102"}
+    )
+
+    assert settings.node_dir == Path("/srv/govnet/320102")
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("amqp://govnet:s3cret@mq.js.gov:5672/320102", "amqp://govnet:***@mq.js.gov:5672/320102"),
+        ("amqps://guest:guest@guest:5671/", "amqps://guest:***@guest:5671/"),
+        ("amqp://mq.js.gov:5672/", "amqp://mq.js.gov:5672/"),
+        ("postgresql://govnet:p%40ss@db/govnet", "postgresql://govnet:***@db/govnet"),
+    ],
+)
+def test_redact_uri_hides_the_password_and_nothing_else(uri: str, shown: str) -> None:
+    assert redact_uri(uri) == shown
+
+
+def test_amqp_uri_redacted_hides_the_password() -> None:
+    settings = Settings.from_environment(
+        environ={"GOVNET_AMQP_URI": "amqp://govnet:s3cret@mq:5672/"}
+    )
+
+    assert settings.amqp_uri_redacted == "amqp://govnet:***@mq:5672/"
+
+
+def test_to_environment_rebuilds_the_same_settings(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "relay_interval: 0.5\nshutdown_grace: 2\n")
+    settings = Settings.from_environment(
+        environ={
+            CONFIG_ENV: config,
+            "GOVNET_DIVISION": "320102",
+            "GOVNET_AUDIT_DATABASE_URL": "postgresql://auditor@audit-db/audit",
+            "GOVNET_LOG_FORMAT": "json",
+        }
+    )
+
+    environment = settings.to_environment()
+
+    assert set(environment) == {s.env for s in SETTINGS}
+    assert Settings.from_environment(environ=environment) == settings
+
+
+# -- the README's table -------------------------------------------------------------------
+
+
+def test_the_settings_table_has_one_row_per_setting() -> None:
+    lines = settings_table().splitlines()
+
+    assert lines[:2] == ["| variable | default | meaning |", "|---|---|---|"]
+    assert [line.split(" | ")[0] for line in lines[2:]] == [f"| `{s.env}`" for s in SETTINGS]
+    assert "| `GOVNET_CATALOG_DATABASE_URL` | — |" in settings_table()
+
+
+def test_the_readme_configuration_table_is_generated_from_the_settings() -> None:
+    if not README.is_file():
+        pytest.skip("README.md does not exist yet")
+    lines = README.read_text("utf-8").splitlines()
+    if TABLE_START not in lines or TABLE_END not in lines:
+        pytest.skip(f"README.md has no {TABLE_START} ... {TABLE_END} markers yet")
+    start = lines.index(TABLE_START) + 1
+    end = lines.index(TABLE_END, start)
+
+    assert "\n".join(lines[start:end]) == settings_table(), (
+        "README.md's configuration table is out of date: replace the lines between the "
+        "markers with the output of `.venv/bin/govnet config table`"
+    )
+
+
+def test_a_bad_uri_is_reported_without_its_password() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environment({"GOVNET_AMQP_URI": "amqp://govnet:s3cret@mq:56x2/"})
+    assert info.value.problems == [
+        "GOVNET_AMQP_URI='amqp://govnet:***@mq:56x2/': has a port that is not a number"
+    ]
+    assert "s3cret" not in str(info.value)
+
+
+def test_a_misspelt_placeholder_in_the_database_template_is_named() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environment({"GOVNET_DATABASE_URL": "sqlite:///{var}/{divison}/{service}.db"})
+    assert info.value.problems == [
+        "GOVNET_DATABASE_URL='sqlite:///{var}/{divison}/{service}.db': has an unknown "
+        "placeholder 'divison'; use {service}, {division} or {var}"
+    ]
+
+
+def test_an_in_memory_sqlite_store_is_refused() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_environment({"GOVNET_AUDIT_DATABASE_URL": "sqlite:///:memory:"})
+    assert info.value.problems == [
+        "GOVNET_AUDIT_DATABASE_URL='sqlite:///:memory:': must name a file: a service's store "
+        "outlives the process"
+    ]
