@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 
 from govnet.applications.v1 import applications_pb2 as apps_pb
 from govnet.applications.v1 import applications_pb2_grpc as apps_grpc
@@ -188,23 +189,31 @@ def tail_audit(
     shown = backlog if after else backlog[-lines:]
     for event in shown:
         echo(_line(event))
-    while follow:
-        time.sleep(0.5)
-        response = page(cursor)
-        for event in response.events:
-            echo(_line(event))
-        cursor = response.last_index
+    try:
+        while follow:
+            time.sleep(0.5)
+            response = page(cursor)
+            for event in response.events:
+                echo(_line(event))
+            cursor = response.last_index
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
 def _line(event: audit_pb.AuditEvent) -> str:
-    when = event.time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-    data = json.dumps(
-        {k: v for k, v in event.data.items() if not isinstance(v, dict | list)},
+    when = event.time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    data = json_format.MessageToDict(event.data)
+    summary = json.dumps(
+        {k: _plain(v) for k, v in data.items() if not isinstance(v, dict | list)},
         ensure_ascii=False,
-        default=str,
     )
     return (
         f"#{event.log_index:<6} {when}  {event.type:<22} {event.subject or '-':<24} "
-        f"{event.source}  {data[:120]}"
+        f"{event.source}  {summary[:160]}"
     )
+
+
+def _plain(value: Any) -> Any:
+    # protobuf Struct holds every number as a double; show whole numbers as integers.
+    return int(value) if isinstance(value, float) and value.is_integer() else value

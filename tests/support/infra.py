@@ -8,6 +8,7 @@ Outside CI a missing service skips the tests that need it, with the reason; unde
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -61,8 +63,6 @@ class Broker:
         request = urllib.request.Request(self.api + path, data=data, method=method)
         request.add_header("content-type", "application/json")
         token = f"{self.user}:{self.password}".encode()
-        import base64
-
         request.add_header("authorization", "Basic " + base64.b64encode(token).decode())
         with urllib.request.urlopen(request, timeout=10) as response:
             text = response.read()
@@ -170,3 +170,20 @@ def stop_containers() -> None:
     for container in _containers:
         with contextlib.suppress(Exception):
             container.stop()  # type: ignore[attr-defined]
+
+
+def connections(broker: Broker, vhost: str) -> list[dict[str, Any]]:
+    """The client connections of `vhost` (the management API lists them a moment late)."""
+    found = broker.request("GET", f"/vhosts/{urllib.parse.quote(vhost, safe='')}/connections")
+    assert isinstance(found, list)
+    return found
+
+
+def close_connections(broker: Broker, vhost: str) -> int:
+    """Force-close every client connection of `vhost`, as a broker restart would."""
+    listed = connections(broker, vhost)
+    for connection in listed:
+        name = urllib.parse.quote(connection["name"], safe="")
+        with contextlib.suppress(urllib.error.HTTPError):  # it may already be gone
+            broker.request("DELETE", f"/connections/{name}")
+    return len(listed)
