@@ -55,6 +55,25 @@ def _wait_for(probe: Callable[[], Any], timeout: float) -> Any:
         time.sleep(POLL)
 
 
+def submit_when_item_known(
+    apps: apps_grpc.ApplicationsServiceStub, request: apps_pb.SubmitRequest, timeout: float
+) -> apps_pb.Application | None:
+    """Submit, retrying while the node's applications replica has not yet received the item
+    from catalog (a node that has just started). None if it never does within `timeout`."""
+
+    def submit() -> apps_pb.Application | None:
+        try:
+            return apps.Submit(request, timeout=CALL_TIMEOUT)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "not an item published" in (
+                exc.details() or ""
+            ):
+                return None
+            raise
+
+    return _wait_for(submit, timeout)  # type: ignore[no-any-return]
+
+
 def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
     try:
         catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
@@ -93,19 +112,8 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
         materials=[m.name for m in item.guide.materials if m.required],
     )
 
-    def submit() -> apps_pb.Application | None:
-        try:
-            return apps.Submit(request, timeout=CALL_TIMEOUT)
-        except grpc.RpcError as exc:
-            # A fresh node: applications may not have received the catalog yet.
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT and "not an item published" in (
-                exc.details() or ""
-            ):
-                return None
-            raise
-
     try:
-        application = _wait_for(submit, timeout)
+        application = submit_when_item_known(apps, request, timeout)
     except grpc.RpcError as exc:
         echo(f"govnet demo: Submit failed: {exc.code().name}: {exc.details()}")
         return 1

@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import and_, delete, or_, select, update
 
@@ -125,9 +126,15 @@ class Relay:
             )
             return int(result.rowcount or 0)
 
-    def _claim(self) -> list:
+    def _claim(self) -> list[Any]:
         outbox = self.db.outbox
         now = time.time()
+        with self.db.read() as conn:  # an idle poll takes no write lock
+            if (
+                conn.execute(select(outbox.c.id).where(outbox.c.sent_at.is_(None)).limit(1)).first()
+                is None
+            ):
+                return []
         with self.db.transaction() as tx:
             query = (
                 select(outbox.c.id)

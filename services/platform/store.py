@@ -172,6 +172,10 @@ class Database:
     `transaction()` opens a write transaction; `consume(event)` opens one only if the event
     was not applied before. Both commit on a clean exit and roll back on an exception.
     After a commit that emitted events, `on_commit` callbacks run (the relay's wake-up).
+
+    Never do network I/O inside a transaction: on SQLite the write lock is held throughout,
+    and in an eventlet worker a greenthread that yields while holding it stalls every other
+    writer of the process.
     """
 
     def __init__(

@@ -22,6 +22,7 @@ from govnet.notifications.v1 import notifications_pb2 as notif_pb
 from govnet.notifications.v1 import notifications_pb2_grpc as notif_grpc
 from services.catalog.sample import sample_items
 from services.contract.identifiers import resident_check_char
+from services.demo import submit_when_item_known
 from services.platform.node import division
 from services.platform.settings import Settings
 from tests.support import infra
@@ -104,15 +105,8 @@ def test_a_submitted_application_reaches_audit_and_the_applicants_inbox(
         materials=[m.name for m in item.guide.materials],
     )
 
-    def submitted() -> apps_pb.Application | None:
-        try:
-            return api["applications"].Submit(request, timeout=5)
-        except grpc.RpcError as exc:  # the replica may still be filling on a fresh node
-            if "not an item published" in (exc.details() or ""):
-                return None
-            raise
-
-    case = wait_for(submitted, what="the applications replica to know the item")
+    case = submit_when_item_known(api["applications"], request, timeout=15)
+    assert case is not None, "the applications replica never learned the item"
     number = case.case_number
 
     def audited() -> list[Any]:

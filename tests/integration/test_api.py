@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -24,16 +23,12 @@ from govnet.catalog.v1 import catalog_pb2 as cat_pb
 from govnet.catalog.v1 import catalog_pb2_grpc as cat_grpc
 from govnet.notifications.v1 import notifications_pb2 as notif_pb
 from govnet.notifications.v1 import notifications_pb2_grpc as notif_grpc
-from services.applications.store import ApplicationsStore
 from services.catalog.sample import sample_items
-from services.contract import names
-from services.contract.envelope import Source, new_event
 from services.contract.identifiers import resident_check_char
-from services.contract.schemas import default_registry
 from services.platform.node import division
 from services.platform.settings import Settings
-from services.platform.store import Database
 from tests.support.nodes import node_env, processes
+from tests.support.seeding import teach_applications
 from tests.support.taps import tap
 
 DIVISION = "320102"
@@ -46,22 +41,7 @@ def node(amqp_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     var = tmp_path_factory.mktemp("var")
     env = node_env(amqp_uri=amqp_uri, var_dir=var, division=DIVISION)
     settings = Settings.from_environment(env)
-    # The applications replica learns the item as if catalog had published it.
-    db = Database(
-        settings.database_url_for("applications"),
-        service="applications",
-        division=DIVISION,
-        registry=default_registry(),
-    )
-    published = new_event(
-        default_registry(),
-        names.ITEM_PUBLISHED,
-        ITEM.published_event(),
-        source=Source.for_service(DIVISION, "catalog"),
-        now=datetime.now(UTC),
-    ).with_sequence(1)
-    ApplicationsStore(db).apply_item_event(published)
-    db.dispose()
+    teach_applications(settings, ITEM)
     with processes([("api", ["all"])], env, var / "run"):
         yield settings
 

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 import pytest
 
 from govnet.applications.v1 import applications_pb2_grpc as apps_grpc
-from services.applications.store import ApplicationsStore
-from services.contract import names
-from services.contract.envelope import Source, new_event
-from services.contract.schemas import default_registry
 from services.platform.settings import Settings
-from services.platform.store import Database
 from tests.integration.test_api import DIVISION, ITEM, submit_request
 from tests.support.nodes import node_env, processes
 from tests.support.otlp import Receiver, otlp_receiver
+from tests.support.seeding import teach_applications
 from tests.support.waiting import wait_for
 
 SERVER, CONSUMER = 2, 5  # OTLP span kinds
@@ -40,21 +35,7 @@ def traced_node(
             OTEL_BSP_SCHEDULE_DELAY="50",
         )
         settings = Settings.from_environment(env)
-        db = Database(
-            settings.database_url_for("applications"),
-            service="applications",
-            division=DIVISION,
-            registry=default_registry(),
-        )
-        event = new_event(
-            default_registry(),
-            names.ITEM_PUBLISHED,
-            ITEM.published_event(),
-            source=Source.for_service(DIVISION, "catalog"),
-            now=datetime.now(UTC),
-        ).with_sequence(1)
-        ApplicationsStore(db).apply_item_event(event)
-        db.dispose()
+        teach_applications(settings, ITEM)
         specs = [("api", ["applications"]), ("worker", ["notifications"]), ("worker", ["audit"])]
         with processes(specs, env, var / "run"):
             yield settings, receiver
