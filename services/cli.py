@@ -233,9 +233,11 @@ def node_run(combined: bool) -> None:
 def worker(services: tuple[str, ...]) -> None:
     """Run the nameko worker of SERVICES (default: all) until SIGTERM."""
     settings = load_settings()
+    chosen = parse_services(services)
+    _require_broker(settings)
     from services.node import run_worker
 
-    sys.exit(run_worker(parse_services(services), settings))
+    sys.exit(run_worker(chosen, settings))
 
 
 @cli.command()
@@ -243,9 +245,11 @@ def worker(services: tuple[str, ...]) -> None:
 def api(services: tuple[str, ...]) -> None:
     """Serve the gRPC API of SERVICES (default: all) until SIGTERM."""
     settings = load_settings()
+    chosen = parse_services(services)
+    _require_broker(settings)
     from services.node import run_api
 
-    sys.exit(run_api(parse_services(services), settings))
+    sys.exit(run_api(chosen, settings))
 
 
 def _require_broker(settings: Any) -> None:

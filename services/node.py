@@ -109,12 +109,12 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
 
-    with amqp.connect(settings.amqp_uri) as conn:
-        amqp.declare_topology(conn, delivery_limit=settings.delivery_limit)
     servers: list[ApiServer] = []
     relays: list[tuple[Relay, threading.Thread]] = []
     dbs: list[Database] = []
     try:
+        with amqp.connect(settings.amqp_uri) as conn:
+            amqp.declare_topology(conn, delivery_limit=settings.delivery_limit)
         for service in services:
             db = open_database(settings, service)
             dbs.append(db)

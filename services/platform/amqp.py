@@ -38,7 +38,10 @@ def connect(uri: str, *, timeout: float = 5.0, heartbeat: float = 0) -> Connecti
     """An established kombu connection, or `Unavailable` naming the broker (no password)."""
     conn = Connection(uri, connect_timeout=timeout, heartbeat=heartbeat)
     try:
-        conn.connect()
+        # One attempt: callers decide how to retry (kombu's connect() sleeps 2 s and retries).
+        conn.ensure_connection(
+            max_retries=1, interval_start=0, interval_step=0, reraise_as_library_errors=False
+        )
     except CONNECTION_ERRORS as exc:
         conn.release()
         raise Unavailable(f"no RabbitMQ broker answers at {redact_uri(uri)} ({exc})") from exc

@@ -16,8 +16,12 @@ def patch_process() -> None:
     """Make the whole process green. Call before anything opens sockets or threads."""
     silence_eventlet_deprecation()
     import eventlet
+    import eventlet.debug
 
     eventlet.monkey_patch()
+    # Exceptions in greenthreads are re-raised where they are waited for and logged there;
+    # the hub printing them too would put raw tracebacks on stderr.
+    eventlet.debug.hub_exceptions(False)
     try:
         from eventlet.support import psycopg2_patcher
     except ImportError:

@@ -110,11 +110,13 @@ class ServiceRuntime(SharedExtension):
         )
 
     def stop(self) -> None:
-        self.relay.stop()
-        self.publisher.close()
+        if getattr(self, "db", None) is not None:
+            self.relay.stop()
+            self.publisher.close()
 
     def kill(self) -> None:
-        self.relay.stop()
+        if getattr(self, "db", None) is not None:  # setup may have failed half-way
+            self.relay.stop()
 
     def reject(self, message: Any, error: Exception, queue: str) -> None:
         """Park a refused message on govnet.rejected and tell its producer why."""

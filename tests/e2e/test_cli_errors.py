@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.nodes import node_env
 from tests.support.running import govnet
 
@@ -20,6 +22,18 @@ def test_no_broker_is_one_line_saying_how_to_get_one(tmp_path: Path) -> None:
     )
     assert "docker compose -f deploy/compose.yaml up -d rabbitmq" in lines[0]
     assert "apt install rabbitmq-server" in lines[0]
+
+
+@pytest.mark.parametrize("kind", ["worker", "api"])
+def test_a_single_process_without_a_broker_says_so_in_one_line(kind: str, tmp_path: Path) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    result = govnet(kind, "audit", env=env)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(
+        "govnet: no RabbitMQ broker answers at amqp://guest:***@127.0.0.1:1/"
+    )
 
 
 def test_an_unknown_division_is_refused_naming_the_variable(tmp_path: Path) -> None:
