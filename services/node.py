@@ -149,6 +149,11 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
     for relay, thread in relays:
         relay.stop()
         thread.join(timeout=settings.shutdown_grace)
+        try:  # the last calls' events go out now; the worker's relay would get them anyway
+            relay.drain()
+        except Unavailable as exc:
+            log.warning("left events for the worker's relay: %s", exc)
+        relay.publisher.close()
     for db in dbs:
         db.dispose()
     shutdown_tracing()

@@ -96,6 +96,7 @@ class Relay:
         """Relay until `stop()`: at once when woken, else every `interval` seconds."""
         backoff = 0.5
         last_prune = 0.0
+        self._wake.set()  # whatever a previous run left pending goes out first
         while not self._stop.is_set():
             self._wake.wait(interval)
             self._wake.clear()
