@@ -268,7 +268,7 @@ def _require_broker(settings: Any) -> None:
 def demo(timeout: float) -> None:
     """Submit an application to the running node and show what audit and the applicant's
     inbox got. Exit 0 only if both arrived."""
-    from services.demo import run_demo
+    from services.client import run_demo
 
     settings = load_settings()
     sys.exit(run_demo(settings, timeout=timeout, echo=click.echo))
@@ -293,7 +293,7 @@ def audit() -> None:
 )
 def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bool) -> None:
     """Print the newest events of the audit log (and, with -f, new ones as they arrive)."""
-    from services.demo import tail_audit
+    from services.client import tail_audit
 
     settings = load_settings()
     sys.exit(
@@ -304,6 +304,198 @@ def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bo
             after=after,
             lines=lines,
             follow=follow,
+            echo=click.echo,
+        )
+    )
+
+
+# -- catalog -------------------------------------------------------------------------------
+
+
+@cli.group()
+def catalog() -> None:
+    """The catalog: generate, import, export, search, conformance."""
+
+
+@catalog.command("generate")
+@click.option(
+    "--scale",
+    type=click.Choice(["small", "province", "local"]),
+    default="province",
+    show_default=True,
+    help="province: the seed article's figures; local: one "
+    "division's implementations of the provincial standards.",
+)
+@click.option("--division", help="For --scale local: a city or county code.")
+@click.option(
+    "--seed", "seed_number", default=2017, show_default=True, help="Same seed, same file."
+)
+@click.option(
+    "--deviation-rate",
+    default=0.05,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="For --scale local: share deviating from 三级四同.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="A .jsonl or .csv file (add .gz to compress).",
+)
+def catalog_generate(
+    scale: str, division: str | None, seed_number: int, deviation_rate: float, out_file: str
+) -> None:
+    """Write a realistic synthetic catalog."""
+    from pathlib import Path
+
+    from services.catalog.generator import expected_counts, generate
+    from services.catalog.records import Writer, file_format
+    from services.node import progress_bar
+
+    path = Path(out_file)
+    try:
+        file_format(path)
+        counts = expected_counts(scale, division)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    total = sum(n for k, n in counts.items() if k != "deviations")
+    with Writer(path) as writer, progress_bar(total, "generating") as advance:
+        for record in generate(
+            scale, seed_number, division=division, deviation_rate=deviation_rate
+        ):
+            writer.write(record)
+            advance(1)
+    parts = ", ".join(f"{n:,} {k}" for k, n in counts.items())
+    click.echo(f"wrote {writer.count:,} records to {path} ({parts})")
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--errors",
+    "errors_file",
+    type=click.Path(dir_okay=False),
+    help="Also write every rejected line (line, field, reason) to this CSV file.",
+)
+def catalog_import(file: str, errors_file: str | None) -> None:
+    """Import a catalog file (.jsonl or .csv) into this node's catalog. Exit 1 if any line
+    was rejected (the good ones are imported)."""
+    import csv
+    from pathlib import Path
+
+    from services.catalog.importer import import_file
+    from services.catalog.records import file_format
+    from services.node import open_store, progress_bar
+
+    path = Path(file)
+    try:
+        file_format(path)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    settings = load_settings()
+    store = open_store(settings, "catalog")
+    total = sum(1 for _ in _lines_of(path))
+    with progress_bar(total, f"importing {path.name}") as advance:
+        report = import_file(store, path, progress=advance)
+    store.db.dispose()
+    for number, field_name, reason in report.rejected[:50]:
+        click.echo(f"line {number}: {field_name + ': ' if field_name else ''}{reason}")
+    if len(report.rejected) > 50:
+        click.echo(
+            f"… and {len(report.rejected) - 50} more rejected lines"
+            + ("" if errors_file else " (--errors FILE lists them all)")
+        )
+    if errors_file:
+        with open(errors_file, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["line", "field", "reason"])
+            writer.writerows(report.rejected)
+    click.echo(report.summary())
+    sys.exit(1 if report.rejected else 0)
+
+
+def _lines_of(path: Any) -> Any:
+    from services.catalog.records import open_text
+
+    with open_text(path) as handle:
+        yield from handle
+
+
+@catalog.command("export")
+@click.option(
+    "--out",
+    "out_file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="A .jsonl or .csv file (add .gz to compress).",
+)
+def catalog_export(out_file: str) -> None:
+    """Write this node's whole catalog in the import format."""
+    from pathlib import Path
+
+    from services.catalog.importer import export_file
+    from services.catalog.records import file_format
+    from services.node import open_store, progress_bar
+
+    path = Path(out_file)
+    try:
+        file_format(path)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    store = open_store(load_settings(), "catalog")
+    with progress_bar(None, f"exporting to {path.name}") as advance:
+        count = export_file(store, path, progress=advance)
+    store.db.dispose()
+    click.echo(f"wrote {count:,} records to {path}")
+
+
+@catalog.command("search")
+@click.argument("text", required=False, default="")
+@click.option("--department", default="", help="Implementing department (USCC).")
+@click.option("--type", "type_code", default="", help="National type code, e.g. 01.")
+@click.option("--level", default="", type=click.Choice(["", "province", "city", "county"]))
+@click.option("--division", default="", help="6-digit division code.")
+@click.option("--kind", default="", type=click.Choice(["", "power", "convenience"]))
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 200))
+def catalog_search(
+    text: str, department: str, type_code: str, level: str, division: str, kind: str, limit: int
+) -> None:
+    """Search the running node's catalog by code or any part of a name."""
+    from services.client import search_catalog
+
+    sys.exit(
+        search_catalog(
+            load_settings(),
+            text=text,
+            department_code=department,
+            type_code=type_code,
+            level=level,
+            division=division,
+            kind=kind,
+            limit=limit,
+            echo=click.echo,
+        )
+    )
+
+
+@catalog.command("conformance")
+@click.option("--division", default="", help="Only this division.")
+@click.option("--department", default="", help="Only this department (USCC).")
+@click.option("--details", is_flag=True, help="List every deviation.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def catalog_conformance(division: str, department: str, details: bool, as_json: bool) -> None:
+    """Deviations from the provincial standards (三级四同), per division and department."""
+    from services.client import conformance_report
+
+    sys.exit(
+        conformance_report(
+            load_settings(),
+            division=division,
+            department_code=department,
+            details=details,
+            as_json=as_json,
             echo=click.echo,
         )
     )

@@ -12,7 +12,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,31 @@ def init_node(settings: Settings) -> dict[str, int]:
     seeded = {}
     for service in SERVICES:
         store = open_store(settings, service)
-        if service == CATALOG and settings.seed == "sample":
-            from services.catalog.sample import sample_items
-
-            seeded[CATALOG] = store.seed(sample_items(settings.node))
+        if service == CATALOG:
+            report = _seed(store, settings.seed)
+            if report is not None:
+                seeded[CATALOG] = report.created
         store.db.dispose()
     return seeded
+
+
+def _seed(store: Any, seed: str) -> Any:
+    from services.catalog.seeding import seed_catalog, seed_records
+
+    if seed == "none" or store.count():
+        return None
+    _, total = seed_records(seed, store)
+    with progress_bar(total, f"loading the {seed} catalog") as advance:
+        return seed_catalog(store, seed, advance)
+
+
+@contextmanager
+def progress_bar(total: int | None, description: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (shown on a terminal only), yielding `advance(n)`."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=description, unit=" records", disable=None, file=sys.stderr) as bar:
+        yield bar.update
 
 
 def _role(services: Sequence[str], kind: str) -> str:

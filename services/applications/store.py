@@ -67,6 +67,8 @@ catalog_items = Table(
     Column("version", Integer, nullable=False),
     Column("status", String(10), nullable=False),
     Column("item", Text, nullable=False),  # JSON of CatalogItem
+    Column("guide_version", Integer, nullable=False, default=0),
+    Column("guide_materials", Text),  # JSON list of required material names, from the guide
 )
 
 
@@ -124,29 +126,45 @@ class ApplicationsStore:
     # -- the catalog replica -------------------------------------------------------------
 
     def apply_item_event(self, event: Event) -> bool:
-        """Apply a catalog item event once; older versions never overwrite newer ones."""
+        """Apply a catalog event once; an older version never overwrites a newer one."""
         with self.db.consume(event) as tx:
             if tx is None:
                 return False
-            item = CatalogItem.from_event(dict(event.data))
-            status = "published" if event.type == names.ITEM_PUBLISHED else "revoked"
-            row = {
-                "implementation_code": item.implementation_code,
-                "version": item.version,
-                "status": status,
-                "item": _item_json(item),
-            }
+            data = dict(event.data)
+            code = data["implementation_code"]
             current = tx.conn.execute(
-                select(catalog_items.c.version).where(
-                    catalog_items.c.implementation_code == item.implementation_code
+                select(catalog_items.c.version, catalog_items.c.guide_version).where(
+                    catalog_items.c.implementation_code == code
                 )
-            ).scalar_one_or_none()
-            if current is None:
-                tx.conn.execute(insert(catalog_items).values(**row))
-            elif item.version >= current:
+            ).first()
+            if event.type == names.GUIDE_PUBLISHED:
+                if current is None or data["version"] <= current.guide_version:
+                    return False
+                required = [m["name"] for m in data["materials"] if m["required"]]
                 tx.conn.execute(
                     update(catalog_items)
-                    .where(catalog_items.c.implementation_code == item.implementation_code)
+                    .where(catalog_items.c.implementation_code == code)
+                    .values(guide_version=data["version"], guide_materials=json.dumps(required))
+                )
+                return True
+            if current is not None and data["version"] < current.version:
+                return False
+            if event.type == names.ITEM_REVOKED:
+                if current is not None:
+                    tx.conn.execute(
+                        update(catalog_items)
+                        .where(catalog_items.c.implementation_code == code)
+                        .values(status="revoked", version=data["version"])
+                    )
+                return current is not None
+            item = CatalogItem.from_event(data)
+            row = {"version": item.version, "status": "published", "item": _item_json(item)}
+            if current is None:
+                tx.conn.execute(insert(catalog_items).values(implementation_code=code, **row))
+            else:
+                tx.conn.execute(
+                    update(catalog_items)
+                    .where(catalog_items.c.implementation_code == code)
                     .values(**row)
                 )
             return True
@@ -161,7 +179,14 @@ class ApplicationsStore:
                 catalog_items.c.implementation_code == code, catalog_items.c.status == "published"
             )
         ).first()
-        return _catalog_item(json.loads(row.item)) if row else None
+        if row is None:
+            return None
+        item = _catalog_item(json.loads(row.item))
+        if row.guide_materials is not None:  # the guide, when there is one, says what is required
+            item = dataclasses.replace(
+                item, required_materials=tuple(json.loads(row.guide_materials))
+            )
+        return item
 
     def _by_request(self, conn: Connection, request_id: str) -> Case | None:
         row = conn.execute(select(cases).where(cases.c.request_id == request_id)).first()

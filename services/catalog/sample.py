@@ -3,16 +3,17 @@
 The items and legal bases are real Jiangsu-style licensing and public-service items; the
 codes are synthetic but valid (check characters right). Every node gets the same basic codes
 (三级四同), implemented by its own departments: 江苏省市场监督管理局 at the province,
-玄武区市场监督管理局 in Xuanwu District.
+玄武区市场监督管理局 in Xuanwu District. For bigger catalogs see `generator.py`.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from services.catalog.domain import Department, Guide, Item, Material
+from services.catalog.domain import Department, Item, Material
+from services.catalog.records import Record
 from services.contract.identifiers import org_check_char, uscc_check_char
-from services.platform.node import Division
+from services.platform.node import Division, divisions
 
 # key: (provincial name, local name suffix)
 _DEPARTMENTS = {
@@ -110,7 +111,7 @@ def department_code(division: Division, key: str) -> str:
 def department(division: Division, key: str) -> Department:
     provincial, suffix = _DEPARTMENTS[key]
     name = provincial if division.level == "province" else f"{division.name}{suffix}"
-    return Department(code=department_code(division, key), name=name)
+    return Department(code=department_code(division, key), name=name, division=division.code)
 
 
 def sample_items(division: Division) -> list[Item]:
@@ -120,22 +121,33 @@ def sample_items(division: Division) -> list[Item]:
         dept = department(division, key)
         out.append(
             Item(
-                basic_code=basic,
                 implementation_code=f"{dept.code}{basic}001",
+                basic_code=basic,
                 name=name,
                 type_code=basic[:2],
                 legal_basis=basis,
                 level=division.level,
-                department=dept,
-                version=1,
-                status="published",
-                guide=Guide(
-                    case_kind=kind,
-                    legal_limit_days=legal,
-                    promised_limit_days=promised,
-                    materials=tuple(Material(n, r) for n, r in materials),
-                ),
                 division=division.code,
+                department_code=dept.code,
+                department_name=dept.name,
+                case_kind=kind,
+                legal_limit_days=legal,
+                promised_limit_days=promised,
+                address=f"{division.name}政务服务中心",
+                materials=tuple(Material(n, r) for n, r in materials),
             )
         )
     return out
+
+
+def sample_records(division: Division) -> list[Record]:
+    """What `GOVNET_SEED=sample` imports at `division`: the provincial items (which carry
+    the standards) and, below the province, this division's implementations of them."""
+    province = divisions()[division.code[:2] + "0000"]
+    levels = [province] if division.level == "province" else [province, division]
+    records: list[Record] = []
+    for place in levels:
+        records.extend(department(place, key) for key in _DEPARTMENTS)
+    for place in levels:
+        records.extend(sample_items(place))
+    return records

@@ -1,75 +1,274 @@
-"""Catalog tables and queries."""
+"""Catalog tables and queries: departments, standards, items (current version and history),
+guides, deviations, and the search index.
+
+Ownership: an item whose division is this node's is *local*: it is changed through this
+node's API or imports and its changes are published as events. Items of other divisions may
+be held for reference (a provincial overview, or provincial standards at a county node);
+they are read-only here.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, insert, select
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from services.catalog.domain import Department, Guide, Item, Material, validate_new_item
+from services.catalog import domain
+from services.catalog.domain import (
+    Department,
+    Deviation,
+    Fee,
+    Guide,
+    Item,
+    Material,
+    Query,
+    Standard,
+)
+from services.catalog.records import Line, parse, to_json
 from services.contract import names
-from services.contract.identifiers import IdentifierError, check_basic_code
-from services.platform.errors import AlreadyExists, InvalidArgument, NotFound
+from services.contract.envelope import Event
+from services.contract.errors import FieldViolation
+from services.contract.identifiers import (
+    IdentifierError,
+    check_basic_code,
+    check_division_code,
+    check_implementation_code,
+    check_uscc,
+)
+from services.platform.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.platform.node import Division, divisions
 from services.platform.node import division as division_of
-from services.platform.store import Database
+from services.platform.store import Database, Tx
 
 metadata = MetaData()
+
+departments = Table(
+    "departments",
+    metadata,
+    Column("code", String(18), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("division", String(6), nullable=False, index=True),
+    Column("vertical", Boolean, nullable=False),
+)
+
+standards = Table(
+    "standards",
+    metadata,
+    Column("basic_code", String(12), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("type_code", String(2), nullable=False),
+    Column("legal_basis", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(10), nullable=False),
+)
 
 items = Table(
     "items",
     metadata,
-    Column("implementation_code", String(36), primary_key=True),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("implementation_code", String(36), nullable=False, unique=True),
     Column("basic_code", String(12), nullable=False, index=True),
     Column("name", String(200), nullable=False),
     Column("type_code", String(2), nullable=False),
     Column("legal_basis", Text, nullable=False),
+    Column("kind", String(12), nullable=False),
     Column("level", String(10), nullable=False),
+    Column("division", String(6), nullable=False),
     Column("department_code", String(18), nullable=False, index=True),
     Column("department_name", String(200), nullable=False),
-    Column("version", Integer, nullable=False),
     Column("status", String(10), nullable=False),
-    Column("guide", Text, nullable=False),  # JSON
-    Column("division", String(6), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("standard_version", Integer, nullable=False),
+    Column("case_kind", String(10), nullable=False),
+    Column("legal_limit_days", Integer, nullable=False),
+    Column("promised_limit_days", Integer, nullable=False),
+    Column("address", Text, nullable=False),
+    Column("materials", Text, nullable=False),  # JSON
+    Column("fees", Text, nullable=False),  # JSON
+    Column("search", Text, nullable=False),  # tokens of the name, space-separated
+    Column("local", Boolean, nullable=False),
+    Column("content_hash", String(40), nullable=False),
+    Column("change", String(10), nullable=False),  # what made this version
+    Column("changed_fields", Text, nullable=False),  # JSON list
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )
+Index("items_by_division", items.c.division, items.c.implementation_code)
+Index("items_by_type", items.c.type_code, items.c.implementation_code)
+
+item_history = Table(
+    "item_history",
+    metadata,
+    Column("implementation_code", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("change", String(10), nullable=False),
+    Column("record", Text, nullable=False),  # JSON of the file format
+    Column("changed_fields", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+guides = Table(
+    "guides",
+    metadata,
+    Column("implementation_code", String(36), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("record", Text, nullable=False),  # JSON of the file format
+    Column("content_hash", String(40), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+guide_history = Table(
+    "guide_history",
+    metadata,
+    Column("implementation_code", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("record", Text, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+deviations = Table(
+    "deviations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("implementation_code", String(36), nullable=False),
+    Column("basic_code", String(12), nullable=False),
+    Column("division", String(6), nullable=False, index=True),
+    Column("department_code", String(18), nullable=False),
+    Column("field", String(20), nullable=False),
+    Column("standard_value", Text, nullable=False),
+    Column("local_value", Text, nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("resolved_at", DateTime(timezone=True)),
+    UniqueConstraint("implementation_code", "field", "detected_at", name="deviation_once"),
+)
+Index(
+    "deviations_open",
+    deviations.c.implementation_code,
+    deviations.c.field,
+    unique=True,
+    sqlite_where=deviations.c.resolved_at.is_(None),
+    postgresql_where=deviations.c.resolved_at.is_(None),
+)
+
+# Full-text search over one token per Chinese character (see domain.search_tokens):
+# SQLite FTS5 kept in step by triggers; PostgreSQL a GIN index over a 'simple' tsvector.
+_SQLITE_SEARCH = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS item_search USING fts5(tokens, tokenize='unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS item_search_insert AFTER INSERT ON items BEGIN "
+    "INSERT INTO item_search(rowid, tokens) VALUES (new.id, new.search); END",
+    "CREATE TRIGGER IF NOT EXISTS item_search_delete AFTER DELETE ON items BEGIN "
+    "DELETE FROM item_search WHERE rowid = old.id; END",
+    "CREATE TRIGGER IF NOT EXISTS item_search_update AFTER UPDATE OF search ON items BEGIN "
+    "UPDATE item_search SET tokens = new.search WHERE rowid = old.id; END",
+]
+for _statement in _SQLITE_SEARCH:
+    event.listen(items, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
+Index(
+    "items_search",
+    func.to_tsvector(literal_column("'simple'"), items.c.search),
+    postgresql_using="gin",
+).ddl_if(dialect="postgresql")
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    change: str
+    item: Item
+    changed_fields: tuple[str, ...]
+    reason: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class DepartmentConformance:
+    code: str
+    name: str
+    items: int
+    deviating_items: int
+    deviations: tuple[Deviation, ...]
+
+
+@dataclass(frozen=True)
+class DivisionConformance:
+    division: str
+    name: str
+    items: int
+    deviating_items: int
+    by_field: dict[str, int]
+    departments: tuple[DepartmentConformance, ...]
+
+    @property
+    def rate(self) -> float:
+        """Share of implementations that match the provincial standard (1.0 when none)."""
+        return 1.0 if not self.items else 1 - self.deviating_items / self.items
+
+
+@dataclass
+class BatchResult:
+    """What one import batch did; `rejected` holds (line, field, reason)."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deviations: int = 0
+    events: int = 0
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+    by_record: dict[str, int] = field(default_factory=dict)
 
 
 class CatalogStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.node = division_of(db.source.division)
+        self.node: Division = division_of(db.source.division)
         db.create_schema(metadata)
 
-    def publish(self, item: Item) -> Item:
-        """Store a new item and emit `item.published`, in one transaction."""
-        validate_new_item(item, self.node.level)
-        try:
-            with self.db.transaction() as tx:
-                tx.conn.execute(insert(items).values(**_row(item)))
-                tx.emit(
-                    names.ITEM_PUBLISHED, item.published_event(), subject=item.implementation_code
-                )
-        except IntegrityError:
-            raise AlreadyExists(
-                f"implementation_code {item.implementation_code} is already in this catalog"
-            ) from None
-        return item
+    @property
+    def is_province(self) -> bool:
+        return self.node.level == "province"
+
+    # -- reads -------------------------------------------------------------------------
 
     def get(self, code: str) -> Item:
-        """An item by implementation code or by basic code (the first implementation)."""
+        """An item by implementation code, or by basic code (its first implementation)."""
         code = code.strip()
         if not code:
             raise InvalidArgument.single("code", "is required (a basic or implementation code)")
-        if len(code) == 12:
-            try:
-                check_basic_code(code)
-            except IdentifierError as exc:
-                raise InvalidArgument.single("code", exc.reason) from None
-            column = items.c.basic_code
-        else:
-            column = items.c.implementation_code
+        check = check_basic_code if len(code) == 12 else check_implementation_code
+        try:
+            check(code)
+        except IdentifierError as exc:
+            raise InvalidArgument.single("code", exc.reason) from None
+        column = items.c.basic_code if len(code) == 12 else items.c.implementation_code
         with self.db.read() as conn:
             row = conn.execute(
                 select(items).where(column == code).order_by(items.c.implementation_code).limit(1)
@@ -78,64 +277,1031 @@ class CatalogStore:
             raise NotFound(f"no item with code {code} at node {self.node.code}")
         return _item(row._mapping)
 
-    def list(self, *, department_code: str = "", type_code: str = "") -> Iterator[Item]:
-        query = select(items).order_by(items.c.implementation_code)
-        if department_code:
-            query = query.where(items.c.department_code == department_code)
-        if type_code:
-            query = query.where(items.c.type_code == type_code)
+    def guide(self, code: str) -> tuple[Guide, Item]:
+        item = self.get(code)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            row = conn.execute(
+                select(guides).where(guides.c.implementation_code == item.implementation_code)
+            ).first()
+        if row is None:
+            raise NotFound(f"item {item.implementation_code} has no service guide at this node")
+        guide = parse(json.loads(row.record))
+        assert isinstance(guide, Guide)
+        return replace(guide, version=row.version), item
+
+    def history(self, code: str) -> list[Version]:
+        """Every version of an item, oldest first, the current one last."""
+        current = self.get(code)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(item_history)
+                .where(item_history.c.implementation_code == current.implementation_code)
+                .order_by(item_history.c.version)
+            ).all()
+            now = conn.execute(
+                select(
+                    items.c.change, items.c.changed_fields, items.c.reason, items.c.changed_at
+                ).where(items.c.implementation_code == current.implementation_code)
+            ).one()
+        out = []
         for row in rows:
-            yield _item(row._mapping)
+            record = parse(json.loads(row.record))
+            assert isinstance(record, Item)
+            out.append(
+                Version(
+                    row.version,
+                    row.change,
+                    replace(record, version=row.version),
+                    tuple(json.loads(row.changed_fields)),
+                    row.reason,
+                    row.changed_at,
+                )
+            )
+        out.append(
+            Version(
+                current.version,
+                now.change,
+                current,
+                tuple(json.loads(now.changed_fields)),
+                now.reason,
+                now.changed_at,
+            )
+        )
+        return out
 
-    def count(self) -> int:
+    def standard(self, basic_code: str) -> Standard | None:
         with self.db.read() as conn:
-            return int(conn.execute(select(func.count()).select_from(items)).scalar_one())
+            return self._standard(conn, basic_code)
 
-    def seed(self, seed_items: list[Item]) -> int:
-        """Publish `seed_items` if the catalog is empty; return how many were published."""
-        if self.count():
-            return 0
-        for item in seed_items:
-            self.publish(item)
-        return len(seed_items)
+    def search(self, query: Query) -> tuple[list[Item], str]:
+        """Items matching `query`, ordered by implementation code; returns (page, token)."""
+        conditions = []
+        if query.text and domain.looks_like_code(query.text):
+            conditions.append(
+                or_(items.c.implementation_code == query.text, items.c.basic_code == query.text)
+            )
+        elif query.tokens:
+            conditions.append(self._matches(query.tokens))
+        for column, value in (
+            (items.c.department_code, query.department_code),
+            (items.c.type_code, query.type_code),
+            (items.c.level, query.level),
+            (items.c.division, query.division),
+            (items.c.kind, query.kind),
+            (items.c.status, query.status),
+        ):
+            if value:
+                conditions.append(column == value)
+        if query.after:
+            conditions.append(items.c.implementation_code > query.after)
+        statement = (
+            select(items)
+            .where(*conditions)
+            .order_by(items.c.implementation_code)
+            .limit(query.page_size + 1)
+        )
+        with self.db.read() as conn:
+            found = [_item(r._mapping) for r in conn.execute(statement)]
+        more = len(found) > query.page_size
+        found = found[: query.page_size]
+        return found, (found[-1].implementation_code if more and found else "")
+
+    def _matches(self, tokens: Sequence[str]) -> Any:
+        phrase = " ".join(tokens)
+        if self.db.dialect == "sqlite":
+            # FTS5 phrase query: the tokens adjacent and in order.
+            return items.c.id.in_(
+                text("SELECT rowid FROM item_search WHERE item_search MATCH :phrase").bindparams(
+                    phrase=f'"{phrase}"'
+                )
+            )
+        vector = func.to_tsvector(literal_column("'simple'"), items.c.search)
+        return vector.op("@@")(func.phraseto_tsquery(literal_column("'simple'"), phrase))
+
+    def list(
+        self, *, department_code: str = "", type_code: str = "", division: str = "", kind: str = ""
+    ) -> Iterator[Item]:
+        """Every item matching the filters, in code order, read page by page."""
+        after = ""
+        while True:
+            page, token = self.search(
+                Query(
+                    department_code=department_code,
+                    type_code=type_code,
+                    division=division,
+                    kind=kind,
+                    status="",
+                    page_size=500,
+                    after=after,
+                )
+            )
+            yield from page
+            if not token:
+                return
+            after = token
+
+    def count(self, *, local_only: bool = False) -> int:
+        statement = select(func.count()).select_from(items)
+        if local_only:
+            statement = statement.where(items.c.local.is_(True))
+        with self.db.read() as conn:
+            return int(conn.execute(statement).scalar_one())
+
+    def departments(self) -> Iterator[Department]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(departments).order_by(departments.c.code)).all()
+        for row in rows:
+            yield Department(row.code, row.name, row.division, row.vertical)
+
+    def guides(self) -> Iterator[Guide]:
+        after = ""
+        while True:
+            with self.db.read() as conn:
+                rows = conn.execute(
+                    select(guides)
+                    .where(guides.c.implementation_code > after)
+                    .order_by(guides.c.implementation_code)
+                    .limit(500)
+                ).all()
+            for row in rows:
+                guide = parse(json.loads(row.record))
+                assert isinstance(guide, Guide)
+                yield replace(guide, version=row.version)
+            if len(rows) < 500:
+                return
+            after = rows[-1].implementation_code
+
+    def conformance(
+        self, *, division: str = "", department_code: str = ""
+    ) -> list[DivisionConformance]:
+        """Open deviations from the provincial standards, per division and department."""
+        checked = (
+            select(
+                items.c.division,
+                items.c.department_code,
+                func.max(items.c.department_name).label("name"),
+                func.count().label("n"),
+            )
+            .where(
+                items.c.kind == "power",
+                items.c.level != "province",
+                items.c.status != "revoked",
+            )
+            .group_by(items.c.division, items.c.department_code)
+        )
+        open_ = select(deviations).where(deviations.c.resolved_at.is_(None))
+        if division:
+            checked = checked.where(items.c.division == division)
+            open_ = open_.where(deviations.c.division == division)
+        if department_code:
+            checked = checked.where(items.c.department_code == department_code)
+            open_ = open_.where(deviations.c.department_code == department_code)
+        with self.db.read() as conn:
+            counts = conn.execute(checked).all()
+            found = conn.execute(
+                open_.order_by(deviations.c.implementation_code, deviations.c.field)
+            ).all()
+            dept_names = dict(conn.execute(select(departments.c.code, departments.c.name)).all())
+        dept_names.update({r.department_code: r.name for r in counts})
+        per_department: dict[tuple[str, str], list[Deviation]] = {}
+        for row in found:
+            per_department.setdefault((row.division, row.department_code), []).append(
+                Deviation(
+                    row.implementation_code,
+                    row.basic_code,
+                    row.division,
+                    row.department_code,
+                    row.field,
+                    row.standard_value,
+                    row.local_value,
+                )
+            )
+        totals: dict[tuple[str, str], int] = {(r.division, r.department_code): r.n for r in counts}
+        divisions_seen = sorted({d for d, _ in totals} | {d for d, _ in per_department})
+        report = []
+        for code in divisions_seen:
+            keys = sorted(
+                {k for k in totals if k[0] == code} | {k for k in per_department if k[0] == code}
+            )
+            depts = []
+            by_field: dict[str, int] = {}
+            for key in keys:
+                devs = per_department.get(key, [])
+                for d in devs:
+                    by_field[d.field] = by_field.get(d.field, 0) + 1
+                depts.append(
+                    DepartmentConformance(
+                        key[1],
+                        dept_names.get(key[1], ""),
+                        totals.get(key, 0),
+                        len({d.implementation_code for d in devs}),
+                        tuple(devs),
+                    )
+                )
+            known = division_name(code)
+            report.append(
+                DivisionConformance(
+                    code,
+                    known,
+                    sum(d.items for d in depts),
+                    sum(d.deviating_items for d in depts),
+                    dict(sorted(by_field.items())),
+                    tuple(depts),
+                )
+            )
+        return report
+
+    # -- the lifecycle -------------------------------------------------------------------
+
+    def publish(self, item: Item, *, draft: bool = False) -> Item:
+        """Publish a new item at this node (a draft if `draft`): at the province it defines
+        the standard, elsewhere it implements the province's standard of its basic code."""
+        item = replace(item, status="draft" if draft else "published", version=1)
+        with self.db.transaction() as tx:
+            standard = self._standard(tx.conn, item.basic_code)
+            if self.is_province:
+                item = domain.define(item, self.node.level, self.node.code)
+                if standard is not None and standard.status == "published":
+                    item = self._follow_existing_standard(item, standard)
+                else:
+                    self._put_standard(tx.conn, item.standard)
+            else:
+                item = domain.implement(item, standard, self.node.level, self.node.code)
+            self._require_department(tx.conn, item)
+            try:
+                self._insert_items(tx, [item], change="drafted" if draft else "published")
+            except IntegrityError:
+                raise AlreadyExists(
+                    f"implementation_code {item.implementation_code} is already in this catalog"
+                ) from None
+            if not draft:
+                tx.emit(names.ITEM_PUBLISHED, item.event_data(), subject=item.implementation_code)
+        return item
+
+    def publish_draft(self, code: str) -> Item:
+        with self.db.transaction() as tx:
+            current = self._local(tx.conn, code)
+            published = domain.publish_draft(current)
+            self._replace(tx, current, published, "published", ["status"], "")
+            tx.emit(
+                names.ITEM_PUBLISHED, published.event_data(), subject=published.implementation_code
+            )
+        return published
+
+    def revise(self, code: str, changes: dict[str, Any], reason: str = "") -> Item:
+        """A new version of a local item. At the province a change to a standard field
+        revises the standard, and every other implementation of it here follows."""
+        with self.db.transaction() as tx:
+            current = self._local(tx.conn, code)
+            revised = domain.revise(current, changes, self.node.level)
+            changed = domain.changed_fields(current, revised)
+            standard_changed = [f for f in changed if f in domain.STANDARD_FIELDS]
+            if standard_changed:  # only reachable at the province
+                standard = replace(
+                    revised.standard,
+                    version=(
+                        self._standard(tx.conn, revised.basic_code) or revised.standard
+                    ).version
+                    + 1,
+                )
+                self._put_standard(tx.conn, standard)
+                revised = replace(revised, standard_version=standard.version)
+            self._replace(tx, current, revised, "revised", changed, reason)
+            if revised.status == "published":
+                tx.emit(
+                    names.ITEM_REVISED,
+                    revised.event_data() | {"changed_fields": changed, "reason": reason},
+                    subject=revised.implementation_code,
+                )
+            if standard_changed:
+                self._follow_standard(
+                    tx, standard, exclude=revised.implementation_code, reason=reason
+                )
+        return revised
+
+    def revoke(self, code: str, reason: str = "") -> Item:
+        with self.db.transaction() as tx:
+            current = self._local(tx.conn, code)
+            revoked = domain.revoke(current)
+            self._replace(tx, current, revoked, "revoked", ["status"], reason)
+            standard_revoked = False
+            if self.is_province and not self._published_implementations(
+                tx.conn, revoked.basic_code
+            ):
+                standard = self._standard(tx.conn, revoked.basic_code)
+                if standard is not None:
+                    self._put_standard(tx.conn, replace(standard, status="revoked"))
+                    standard_revoked = True
+            tx.emit(
+                names.ITEM_REVOKED,
+                _revoked_event(revoked, reason, standard_revoked),
+                subject=revoked.implementation_code,
+            )
+        return revoked
+
+    def publish_guide(self, guide: Guide) -> Guide:
+        problems = domain.guide_violations(guide)
+        if problems:
+            raise InvalidArgument(problems)
+        with self.db.transaction() as tx:
+            item = self._local(tx.conn, guide.implementation_code)
+            result = self._put_guides(tx, [(guide, item)])
+            if not result:
+                raise FailedPrecondition("the guide is unchanged: nothing to publish")
+        return result[0]
+
+    # -- standards from the province ---------------------------------------------------
+
+    def apply_standard(self, event: Event) -> int:
+        """Apply a provincial item event (arriving on `catalog.standards`) once: keep the
+        standard, and make this node's implementations follow it. Returns how many local
+        items changed."""
+        data = dict(event.data)
+        if not self.is_province and event.division != self.node.code[:2] + "0000":
+            raise FailedPrecondition(
+                f"standards come from the province node {self.node.code[:2]}0000, "
+                f"not from {event.division}"
+            )
+        if data.get("level") != "province":
+            raise FailedPrecondition("only provincial items carry standards")
+        with self.db.consume(event) as tx:
+            if tx is None:
+                return 0
+            current = self._standard(tx.conn, data["basic_code"])
+            if event.type == names.ITEM_REVOKED:
+                if not data.get("standard_revoked") or current is None:
+                    return 0
+                self._put_standard(tx.conn, replace(current, status="revoked"))
+                return self._revoke_implementations(tx, current.basic_code, data.get("reason", ""))
+            standard = Standard(
+                data["basic_code"],
+                data["name"],
+                data["type_code"],
+                data["legal_basis"],
+                int(data.get("standard_version", 1)),
+            )
+            if current is not None and current.version > standard.version:
+                return 0  # an older standard arriving late changes nothing
+            if current == standard:
+                return 0
+            self._put_standard(tx.conn, standard)
+            return self._follow_standard(
+                tx, standard, exclude="", reason="provincial standard revised"
+            )
+
+    # -- import --------------------------------------------------------------------------
+
+    def import_batch(self, lines: Sequence[Line], seen: set[str]) -> BatchResult:
+        """Import one batch of parsed lines in one transaction (all of it or none).
+
+        Bad records are reported and skipped; good ones are created, updated (a new
+        version) or left alone when unchanged, so importing a file twice changes nothing.
+        `seen` holds the item codes of earlier batches of the same file (duplicates are
+        refused) and is updated.
+        """
+        result = BatchResult()
+        with self.db.transaction() as tx:
+            events: list[tuple[str, dict[str, Any], str | None]] = []
+            depts = [ln for ln in lines if isinstance(ln.record, Department)]
+            item_lines = [ln for ln in lines if isinstance(ln.record, Item)]
+            guide_lines = [ln for ln in lines if isinstance(ln.record, Guide)]
+            self._import_departments(tx.conn, depts, result)
+            self._import_items(tx, item_lines, seen, result, events)
+            self._import_guides(tx, guide_lines, result, events)
+            tx.emit_many(events)
+            result.events = len(events)
+        return result
+
+    def _import_departments(
+        self, conn: Connection, lines: Sequence[Line], result: BatchResult
+    ) -> None:
+        if not lines:
+            return
+        codes = [ln.record.code for ln in lines]  # type: ignore[union-attr]
+        existing = {
+            row.code: (row.name, row.division, row.vertical)
+            for row in conn.execute(select(departments).where(departments.c.code.in_(codes)))
+        }
+        new, changed = [], []
+        rejected_before = len(result.rejected)
+        for line in lines:
+            dept = line.record
+            assert isinstance(dept, Department)
+            problems = _department_violations(dept)
+            if problems:
+                result.rejected.append((line.number, problems[0].field, problems[0].reason))
+                continue
+            row = {
+                "code": dept.code,
+                "name": dept.name,
+                "division": dept.division,
+                "vertical": dept.vertical,
+            }
+            before = existing.get(dept.code)
+            if before is None:
+                new.append(row)
+                existing[dept.code] = (dept.name, dept.division, dept.vertical)
+            elif before != (dept.name, dept.division, dept.vertical):
+                changed.append(row | {"_code": dept.code})
+            else:
+                result.unchanged += 1
+        if new:
+            conn.execute(insert(departments), new)
+        if changed:
+            conn.execute(
+                update(departments)
+                .where(departments.c.code == bindparam("_code"))
+                .values(
+                    name=bindparam("name"),
+                    division=bindparam("division"),
+                    vertical=bindparam("vertical"),
+                ),
+                changed,
+            )
+        result.created += len(new)
+        result.updated += len(changed)
+        valid = len(lines) - (len(result.rejected) - rejected_before)
+        result.by_record["department"] = result.by_record.get("department", 0) + valid
+
+    def _import_items(
+        self,
+        tx: Tx,
+        lines: Sequence[Line],
+        seen: set[str],
+        result: BatchResult,
+        events: list[tuple[str, dict[str, Any], str | None]],
+    ) -> None:
+        if not lines:
+            return
+        conn = tx.conn
+        valid: list[tuple[int, Item, str]] = []
+        for line in lines:
+            item = line.record
+            assert isinstance(item, Item)
+            problems = domain.item_violations(item)
+            if item.implementation_code in seen:
+                problems.insert(
+                    0, FieldViolation("implementation_code", "appears more than once in the file")
+                )
+            if problems:
+                result.rejected.append((line.number, problems[0].field, problems[0].reason))
+                continue
+            seen.add(item.implementation_code)
+            valid.append((line.number, item, _hash(to_json(item) | {"version": 0})))
+        codes = [item.implementation_code for _, item, _ in valid]
+        existing = {
+            row.implementation_code: row
+            for row in conn.execute(select(items).where(items.c.implementation_code.in_(codes)))
+        }
+        basic_codes = {item.basic_code for _, item, _ in valid}
+        known = {
+            row.basic_code: Standard(
+                row.basic_code, row.name, row.type_code, row.legal_basis, row.version, row.status
+            )
+            for row in conn.execute(
+                select(standards).where(standards.c.basic_code.in_(basic_codes))
+            )
+        }
+        new_items: list[tuple[Item, str]] = []
+        new_standards: dict[str, Standard] = {}
+        to_check: list[Item] = []
+        for _number, item, digest in valid:
+            local = item.division == self.node.code
+            if item.level == "province" and item.kind == "power":
+                standard = known.get(item.basic_code)
+                if (
+                    standard is None
+                    or standard.field("name") != item.name
+                    or (
+                        standard.type_code,
+                        standard.legal_basis,
+                    )
+                    != (item.type_code, item.legal_basis)
+                ):
+                    version = (standard.version + 1) if standard else 1
+                    standard = Standard(
+                        item.basic_code, item.name, item.type_code, item.legal_basis, version
+                    )
+                    known[item.basic_code] = standard
+                    new_standards[item.basic_code] = standard
+                item = replace(item, standard_version=standard.version)
+            elif item.kind == "power":
+                standard = known.get(item.basic_code)
+                item = replace(item, standard_version=standard.version if standard else 1)
+                to_check.append(item)
+            before = existing.get(item.implementation_code)
+            if before is None:
+                new_items.append((item, digest))
+                if local and item.status != "draft":
+                    events.append(
+                        (names.ITEM_PUBLISHED, item.event_data(), item.implementation_code)
+                    )
+                result.created += 1
+            elif before.content_hash == digest:
+                result.unchanged += 1
+            else:
+                current = _item(before._mapping)
+                revised = replace(item, version=current.version + 1)
+                changed = domain.changed_fields(current, revised)
+                change = "revoked" if revised.status == "revoked" else "revised"
+                self._replace(tx, current, revised, change, changed, "import", digest=digest)
+                if local and revised.status == "revoked":
+                    events.append(
+                        (
+                            names.ITEM_REVOKED,
+                            _revoked_event(revised, "import", False),
+                            revised.implementation_code,
+                        )
+                    )
+                elif local and revised.status == "published":
+                    events.append(
+                        (
+                            names.ITEM_REVISED,
+                            revised.event_data() | {"changed_fields": changed, "reason": "import"},
+                            revised.implementation_code,
+                        )
+                    )
+                result.updated += 1
+        for standard in new_standards.values():
+            self._put_standard(conn, standard)
+        if new_items:
+            self._insert_items(
+                tx, [i for i, _ in new_items], change="published", digests=[d for _, d in new_items]
+            )
+        result.by_record["item"] = result.by_record.get("item", 0) + len(valid)
+        found = self._record_deviations(tx, to_check, known)
+        result.deviations += len(found)
+        for deviation in found:
+            events.append(
+                (names.DEVIATION_DETECTED, deviation.event_data(), deviation.implementation_code)
+            )
+
+    def _import_guides(
+        self,
+        tx: Tx,
+        lines: Sequence[Line],
+        result: BatchResult,
+        events: list[tuple[str, dict[str, Any], str | None]],
+    ) -> None:
+        if not lines:
+            return
+        codes = [ln.record.implementation_code for ln in lines]  # type: ignore[union-attr]
+        owners = {
+            row.implementation_code: _item(row._mapping)
+            for row in tx.conn.execute(select(items).where(items.c.implementation_code.in_(codes)))
+        }
+        pairs = []
+        for line in lines:
+            guide = line.record
+            assert isinstance(guide, Guide)
+            problems = domain.guide_violations(guide)
+            if not problems and guide.implementation_code not in owners:
+                problems = [
+                    FieldViolation(
+                        "implementation_code",
+                        "no such item in the catalog or earlier in the file "
+                        "(a guide follows its item)",
+                    )
+                ]
+            if problems:
+                result.rejected.append((line.number, problems[0].field, problems[0].reason))
+                continue
+            pairs.append((guide, owners[guide.implementation_code]))
+        written = self._put_guides(tx, pairs, events=events)
+        result.by_record["guide"] = result.by_record.get("guide", 0) + len(pairs)
+        result.created += sum(1 for g in written if g.version == 1)
+        result.updated += sum(1 for g in written if g.version > 1)
+        result.unchanged += len(pairs) - len(written)
+
+    # -- writing helpers -------------------------------------------------------------------
+
+    def _insert_items(
+        self,
+        tx: Tx,
+        new: Sequence[Item],
+        *,
+        change: str,
+        digests: Sequence[str] | None = None,
+    ) -> None:
+        rows = []
+        for index, item in enumerate(new):
+            digest = digests[index] if digests else _hash(to_json(item) | {"version": 0})
+            rows.append(
+                _row(item, self.node.code)
+                | {
+                    "content_hash": digest,
+                    "change": change,
+                    "changed_fields": "[]",
+                    "reason": "",
+                    "changed_at": tx.now,
+                }
+            )
+        tx.conn.execute(insert(items), rows)
+
+    def _replace(
+        self,
+        tx: Tx,
+        current: Item,
+        new: Item,
+        change: str,
+        changed: Sequence[str],
+        reason: str,
+        *,
+        digest: str | None = None,
+    ) -> None:
+        """Move the current version to history and store `new` in its place."""
+        old = tx.conn.execute(
+            select(
+                items.c.change, items.c.changed_fields, items.c.reason, items.c.changed_at
+            ).where(items.c.implementation_code == current.implementation_code)
+        ).one()
+        tx.conn.execute(
+            insert(item_history).values(
+                implementation_code=current.implementation_code,
+                version=current.version,
+                change=old.change,
+                record=json.dumps(to_json(current), ensure_ascii=False),
+                changed_fields=old.changed_fields,
+                reason=old.reason,
+                changed_at=old.changed_at,
+            )
+        )
+        values = _row(new, self.node.code) | {
+            "content_hash": digest or _hash(to_json(new) | {"version": 0}),
+            "change": change,
+            "changed_fields": json.dumps(list(changed)),
+            "reason": reason,
+            "changed_at": tx.now,
+        }
+        values.pop("implementation_code")
+        tx.conn.execute(
+            update(items)
+            .where(items.c.implementation_code == current.implementation_code)
+            .values(**values)
+        )
+
+    def _put_standard(self, conn: Connection, standard: Standard) -> None:
+        row = {
+            "basic_code": standard.basic_code,
+            "name": standard.name,
+            "type_code": standard.type_code,
+            "legal_basis": standard.legal_basis,
+            "version": standard.version,
+            "status": standard.status,
+        }
+        statement = self.db.upsert(standards).values(**row)
+        statement = statement.on_conflict_do_update(
+            index_elements=[standards.c.basic_code],
+            set_={k: v for k, v in row.items() if k != "basic_code"},
+        )
+        conn.execute(statement)
+
+    def _put_guides(
+        self,
+        tx: Tx,
+        pairs: Sequence[tuple[Guide, Item]],
+        *,
+        events: list[tuple[str, dict[str, Any], str | None]] | None = None,
+    ) -> list[Guide]:
+        """Store guides that are new or changed (a new version); return them. Their events
+        go to `events` when given, else they are emitted at once."""
+        if not pairs:
+            return []
+        codes = [g.implementation_code for g, _ in pairs]
+        existing = {
+            row.implementation_code: row
+            for row in tx.conn.execute(
+                select(guides).where(guides.c.implementation_code.in_(codes))
+            )
+        }
+        new_rows, history_rows, updates, written = [], [], [], []
+        pending: list[tuple[str, dict[str, Any], str | None]] = []
+        for guide, item in pairs:
+            record = to_json(guide) | {"version": 0}
+            digest = _hash(record)
+            before = existing.get(guide.implementation_code)
+            if before is not None and before.content_hash == digest:
+                continue
+            version = 1 if before is None else before.version + 1
+            stored = replace(guide, version=version)
+            text_record = json.dumps(to_json(stored), ensure_ascii=False)
+            if before is None:
+                new_rows.append(
+                    {
+                        "implementation_code": guide.implementation_code,
+                        "version": version,
+                        "record": text_record,
+                        "content_hash": digest,
+                        "changed_at": tx.now,
+                    }
+                )
+            else:
+                history_rows.append(
+                    {
+                        "implementation_code": guide.implementation_code,
+                        "version": before.version,
+                        "record": before.record,
+                        "changed_at": before.changed_at,
+                    }
+                )
+                updates.append(
+                    {
+                        "_code": guide.implementation_code,
+                        "version": version,
+                        "record": text_record,
+                        "content_hash": digest,
+                        "changed_at": tx.now,
+                    }
+                )
+            written.append(stored)
+            if item.division == self.node.code and item.status == "published":
+                pending.append(
+                    (names.GUIDE_PUBLISHED, stored.event_data(item), item.implementation_code)
+                )
+        if new_rows:
+            tx.conn.execute(insert(guides), new_rows)
+        if history_rows:
+            tx.conn.execute(insert(guide_history), history_rows)
+        if updates:
+            tx.conn.execute(
+                update(guides)
+                .where(guides.c.implementation_code == bindparam("_code"))
+                .values(
+                    version=bindparam("version"),
+                    record=bindparam("record"),
+                    content_hash=bindparam("content_hash"),
+                    changed_at=bindparam("changed_at"),
+                ),
+                updates,
+            )
+        if events is None:
+            tx.emit_many(pending)
+        else:
+            events.extend(pending)
+        return written
+
+    def _record_deviations(
+        self, tx: Tx, checked: Sequence[Item], known: dict[str, Standard]
+    ) -> list[Deviation]:
+        """Compare implementations with their standards; open new deviations, resolve those
+        that no longer hold. Returns the newly opened ones (to be announced)."""
+        if not checked:
+            return []
+        codes = [i.implementation_code for i in checked]
+        open_now = {
+            (row.implementation_code, row.field): row
+            for row in tx.conn.execute(
+                select(deviations).where(
+                    deviations.c.implementation_code.in_(codes), deviations.c.resolved_at.is_(None)
+                )
+            )
+        }
+        found: list[Deviation] = []
+        still_open: set[tuple[str, str]] = set()
+        for item in checked:
+            for deviation in domain.deviations(item, known.get(item.basic_code)):
+                key = (deviation.implementation_code, deviation.field)
+                before = open_now.get(key)
+                if (
+                    before is not None
+                    and before.local_value == deviation.local_value
+                    and (before.standard_value == deviation.standard_value)
+                ):
+                    still_open.add(key)
+                    continue
+                found.append(deviation)
+        stale = [row.id for key, row in open_now.items() if key not in still_open]
+        if stale:
+            tx.conn.execute(
+                update(deviations).where(deviations.c.id.in_(stale)).values(resolved_at=tx.now)
+            )
+        if found:
+            tx.conn.execute(
+                insert(deviations),
+                [
+                    {
+                        "implementation_code": d.implementation_code,
+                        "basic_code": d.basic_code,
+                        "division": d.division,
+                        "department_code": d.department_code,
+                        "field": d.field,
+                        "standard_value": d.standard_value,
+                        "local_value": d.local_value,
+                        "detected_at": tx.now,
+                    }
+                    for d in found
+                ],
+            )
+        return found
+
+    def _follow_standard(self, tx: Tx, standard: Standard, *, exclude: str, reason: str) -> int:
+        """Make every local implementation of `standard` carry its fields (a new version and
+        an `item.revised` each); their deviations in those fields are resolved."""
+        rows = tx.conn.execute(
+            select(items).where(
+                items.c.basic_code == standard.basic_code,
+                items.c.local.is_(True),
+                items.c.status != "revoked",
+                items.c.implementation_code != exclude,
+            )
+        ).all()
+        count = 0
+        for row in rows:
+            current = _item(row._mapping)
+            followed = replace(
+                current,
+                name=standard.name,
+                type_code=standard.type_code,
+                legal_basis=standard.legal_basis,
+                standard_version=standard.version,
+            )
+            if followed == current:
+                continue
+            followed = replace(followed, version=current.version + 1)
+            changed = domain.changed_fields(current, followed)
+            self._replace(tx, current, followed, "revised", changed, reason)
+            if followed.status == "published":
+                tx.emit(
+                    names.ITEM_REVISED,
+                    followed.event_data() | {"changed_fields": changed, "reason": reason},
+                    subject=followed.implementation_code,
+                )
+            count += 1
+        self._record_deviations(
+            tx,
+            [r for r in self._local_power(tx.conn, standard.basic_code) if r.level != "province"],
+            {standard.basic_code: standard},
+        )
+        return count
+
+    def _revoke_implementations(self, tx: Tx, basic_code: str, reason: str) -> int:
+        count = 0
+        for current in self._local_power(tx.conn, basic_code):
+            if current.status == "revoked":
+                continue
+            revoked = domain.revoke(current)
+            self._replace(tx, current, revoked, "revoked", ["status"], reason)
+            tx.emit(
+                names.ITEM_REVOKED,
+                _revoked_event(revoked, reason, False),
+                subject=revoked.implementation_code,
+            )
+            count += 1
+        return count
+
+    def _follow_existing_standard(self, item: Item, standard: Standard) -> Item:
+        for name in ("name", "type_code", "legal_basis"):
+            if getattr(item, name) != standard.field(name):
+                raise FailedPrecondition(
+                    f"basic_code {item.basic_code} is already defined with {name} "
+                    f"{standard.field(name)!r}; revise the standard instead"
+                )
+        return replace(item, standard_version=standard.version)
+
+    def _require_department(self, conn: Connection, item: Item) -> None:
+        exists = conn.execute(
+            select(departments.c.code).where(departments.c.code == item.department_code)
+        ).first()
+        if exists is None:
+            conn.execute(
+                insert(departments).values(
+                    code=item.department_code,
+                    name=item.department_name,
+                    division=item.division,
+                    vertical=False,
+                )
+            )
+
+    def _local(self, conn: Connection, code: str) -> Item:
+        row = conn.execute(select(items).where(items.c.implementation_code == code.strip())).first()
+        if row is None:
+            raise NotFound(f"no item with implementation code {code} at node {self.node.code}")
+        item = _item(row._mapping)
+        if not row.local:
+            raise FailedPrecondition(
+                f"item {code} belongs to division {item.division}; change it at that node"
+            )
+        return item
+
+    def _local_power(self, conn: Connection, basic_code: str) -> list[Item]:
+        rows = conn.execute(
+            select(items).where(
+                items.c.basic_code == basic_code,
+                items.c.local.is_(True),
+                items.c.kind == "power",
+            )
+        ).all()
+        return [_item(r._mapping) for r in rows]
+
+    def _published_implementations(self, conn: Connection, basic_code: str) -> int:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(items)
+                .where(
+                    items.c.basic_code == basic_code,
+                    items.c.level == "province",
+                    items.c.status == "published",
+                )
+            ).scalar_one()
+        )
+
+    def _standard(self, conn: Connection, basic_code: str) -> Standard | None:
+        row = conn.execute(select(standards).where(standards.c.basic_code == basic_code)).first()
+        if row is None:
+            return None
+        return Standard(
+            row.basic_code, row.name, row.type_code, row.legal_basis, row.version, row.status
+        )
 
 
-def _row(item: Item) -> dict[str, Any]:
+def division_name(code: str) -> str:
+    found = divisions().get(code)
+    return found.name if found else ""
+
+
+def _department_violations(dept: Department) -> list[FieldViolation]:
+    problems = []
+    try:
+        check_uscc(dept.code)
+    except IdentifierError as exc:
+        problems.append(FieldViolation("code", exc.reason))
+    try:
+        check_division_code(dept.division)
+    except IdentifierError as exc:
+        problems.append(FieldViolation("division", exc.reason))
+    if not dept.name.strip() or len(dept.name) > 200:
+        problems.append(FieldViolation("name", "must be 1 to 200 characters"))
+    return problems
+
+
+def _hash(record: dict[str, Any]) -> str:
+    text_record = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha1(text_record.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _row(item: Item, node_division: str) -> dict[str, Any]:
     return {
         "implementation_code": item.implementation_code,
         "basic_code": item.basic_code,
         "name": item.name,
         "type_code": item.type_code,
         "legal_basis": item.legal_basis,
+        "kind": item.kind,
         "level": item.level,
-        "department_code": item.department.code,
-        "department_name": item.department.name,
-        "version": item.version,
-        "status": item.status,
-        "guide": json.dumps(item.published_event()["guide"], ensure_ascii=False),
         "division": item.division,
+        "department_code": item.department_code,
+        "department_name": item.department_name,
+        "status": item.status,
+        "version": item.version,
+        "standard_version": item.standard_version,
+        "case_kind": item.case_kind,
+        "legal_limit_days": item.legal_limit_days,
+        "promised_limit_days": item.promised_limit_days,
+        "address": item.address,
+        "materials": json.dumps(
+            [{"name": m.name, "required": m.required} for m in item.materials], ensure_ascii=False
+        ),
+        "fees": json.dumps(
+            [{"item": f.item, "standard": f.standard} for f in item.fees], ensure_ascii=False
+        ),
+        "search": domain.search_text(item.name),
+        "local": item.division == node_division,
     }
 
 
 def _item(row: Any) -> Item:
-    guide = json.loads(row["guide"])
     return Item(
-        basic_code=row["basic_code"],
         implementation_code=row["implementation_code"],
+        basic_code=row["basic_code"],
         name=row["name"],
         type_code=row["type_code"],
         legal_basis=row["legal_basis"],
         level=row["level"],
-        department=Department(row["department_code"], row["department_name"]),
-        version=row["version"],
-        status=row["status"],
-        guide=Guide(
-            case_kind=guide["case_kind"],
-            legal_limit_days=guide["legal_limit_days"],
-            promised_limit_days=guide["promised_limit_days"],
-            materials=tuple(Material(m["name"], m["required"]) for m in guide["materials"]),
-        ),
         division=row["division"],
+        department_code=row["department_code"],
+        department_name=row["department_name"],
+        kind=row["kind"],
+        status=row["status"],
+        version=row["version"],
+        case_kind=row["case_kind"],
+        legal_limit_days=row["legal_limit_days"],
+        promised_limit_days=row["promised_limit_days"],
+        address=row["address"],
+        materials=tuple(Material(m["name"], m["required"]) for m in json.loads(row["materials"])),
+        fees=tuple(Fee(f["item"], f["standard"]) for f in json.loads(row["fees"])),
+        standard_version=row["standard_version"],
     )
+
+
+def _revoked_event(item: Item, reason: str, standard_revoked: bool) -> dict[str, Any]:
+    return {
+        "basic_code": item.basic_code,
+        "implementation_code": item.implementation_code,
+        "name": item.name,
+        "level": item.level,
+        "department": {"code": item.department_code, "name": item.department_name},
+        "version": item.version,
+        "reason": reason,
+        "standard_revoked": standard_revoked,
+    }

@@ -33,12 +33,17 @@ ACCEPTED_EXCHANGE: Final = "govnet.accepted"
 REJECTED_EXCHANGE: Final = "govnet.rejected"
 """Messages that failed validation anywhere on the node, with the reason in headers."""
 
+STANDARDS_EXCHANGE: Final = "catalog.standards"
+"""Provincial standard item events arriving from the parent node (federated downward by
+issue "Regions"); empty at the province."""
+
 # -- queues (named <consumer>.<what it holds>) ---------------------------------------
 
 REJECTED_QUEUE: Final = "govnet.rejected"
 INGRESS_GATE_QUEUE: Final = "audit.ingress"
 AUDIT_LOG_QUEUE: Final = "audit.log"
 APPLICATIONS_CATALOG_QUEUE: Final = "applications.catalog"
+CATALOG_STANDARDS_QUEUE: Final = "catalog.standards"
 NOTIFICATIONS_APPLICATIONS_QUEUE: Final = "notifications.applications"
 
 # -- rejection headers -------------------------------------------------------------------
@@ -52,6 +57,10 @@ REJECT_QUEUE_HEADER: Final = "x-govnet-rejected-from"
 # -- event types (routing key == type) -------------------------------------------------
 
 ITEM_PUBLISHED: Final = "item.published"
+ITEM_REVISED: Final = "item.revised"
+ITEM_REVOKED: Final = "item.revoked"
+GUIDE_PUBLISHED: Final = "guide.published"
+DEVIATION_DETECTED: Final = "deviation.detected"
 APPLICATION_SUBMITTED: Final = "application.submitted"
 NOTIFICATION_SENT: Final = "notification.sent"
 EVALUATION_SUBMITTED: Final = "evaluation.submitted"

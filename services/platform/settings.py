@@ -245,10 +245,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "seed",
         "GOVNET_SEED",
-        _choice("sample", "none"),
+        _choice("sample", "province", "none"),
         "sample",
-        "Catalog loaded into an empty store at start: `sample` (a few real-looking items) "
-        "or `none`.",
+        "Catalog loaded into an empty store at start: `sample` (a few real-looking items), "
+        "`province` (the seed-scale synthetic catalog, ~160,000 records) or `none`.",
     ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -38,6 +38,7 @@ EXCHANGES: tuple[str, ...] = (
     names.INGRESS_EXCHANGE,
     names.ACCEPTED_EXCHANGE,
     names.REJECTED_EXCHANGE,
+    names.STANDARDS_EXCHANGE,
 )
 
 QUEUES: tuple[QueueSpec, ...] = (
@@ -46,7 +47,12 @@ QUEUES: tuple[QueueSpec, ...] = (
         (*((events_exchange(s), "#") for s in SERVICES), (names.ACCEPTED_EXCHANGE, "#")),
     ),
     QueueSpec(names.INGRESS_GATE_QUEUE, ((names.INGRESS_EXCHANGE, "#"),)),
-    QueueSpec(names.APPLICATIONS_CATALOG_QUEUE, ((events_exchange(names.CATALOG), "item.*"),)),
+    QueueSpec(
+        names.APPLICATIONS_CATALOG_QUEUE,
+        ((events_exchange(names.CATALOG), "item.*"), (events_exchange(names.CATALOG), "guide.*")),
+    ),
+    # Provincial standards for city and county catalogs (fed by federation from the parent).
+    QueueSpec(names.CATALOG_STANDARDS_QUEUE, ((names.STANDARDS_EXCHANGE, "item.*"),)),
     QueueSpec(
         names.NOTIFICATIONS_APPLICATIONS_QUEUE,
         ((events_exchange(names.APPLICATIONS), "application.*"),),

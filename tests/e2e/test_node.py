@@ -21,8 +21,8 @@ from govnet.catalog.v1 import catalog_pb2_grpc as cat_grpc
 from govnet.notifications.v1 import notifications_pb2 as notif_pb
 from govnet.notifications.v1 import notifications_pb2_grpc as notif_grpc
 from services.catalog.sample import sample_items
+from services.client import submit_when_item_known
 from services.contract.identifiers import resident_check_char
-from services.demo import submit_when_item_known
 from services.platform.node import division
 from services.platform.settings import Settings
 from tests.support import infra
@@ -102,7 +102,7 @@ def test_a_submitted_application_reaches_audit_and_the_applicants_inbox(
             account_id="u-lisi",
         ),
         channel=apps_pb.CHANNEL_MOBILE,
-        materials=[m.name for m in item.guide.materials],
+        materials=[m.name for m in item.materials],
     )
 
     case = submit_when_item_known(api["applications"], request, timeout=15)
@@ -170,7 +170,7 @@ def test_an_invalid_id_number_is_refused_and_the_node_keeps_working(county: Runn
             kind=apps_pb.APPLICANT_KIND_NATURAL, name="赵六", id_number="320102198511114520"
         ),
         channel=apps_pb.CHANNEL_WINDOW,
-        materials=[m.name for m in item.guide.materials if m.required],
+        materials=[m.name for m in item.materials if m.required],
     )
     with pytest.raises(grpc.RpcError) as caught:
         api["applications"].Submit(request, timeout=5)

@@ -70,7 +70,7 @@ def submit_request(**changes: Any) -> apps_pb.SubmitRequest:
         "implementation_code": ITEM.implementation_code,
         "applicant": apps_pb.Applicant(**applicant),
         "channel": apps_pb.CHANNEL_WINDOW,
-        "materials": [m.name for m in ITEM.guide.materials if m.required],
+        "materials": [m.name for m in ITEM.materials if m.required],
     }
     fields.update(changes)
     return apps_pb.SubmitRequest(**fields)
@@ -118,8 +118,7 @@ def test_every_problem_of_a_submission_is_reported_at_once(apps: Any) -> None:
         "materials",
     }
     assert violations(caught.value)["materials"] == (
-        "missing required materials: "
-        + "、".join(m.name for m in ITEM.guide.materials if m.required)
+        "missing required materials: " + "、".join(m.name for m in ITEM.materials if m.required)
     )
 
 
@@ -215,37 +214,6 @@ def test_catalog_lookups_name_the_problem(node: Settings) -> None:
         catalog.GetItem(cat_pb.GetItemRequest(code="991230010000"), timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith("code: ")
-
-
-def test_publishing_an_item_validates_every_field_then_emits_item_published(
-    node: Settings, amqp_uri: str
-) -> None:
-    catalog = stub(node, "catalog", cat_grpc.CatalogServiceStub)
-    from services.catalog.api import to_proto
-
-    good = to_proto(ITEM)
-    bad = cat_pb.Item()
-    bad.CopyFrom(good)
-    bad.type_code = "02"
-    bad.legal_basis = ""
-    bad.guide.promised_limit_days = 30
-    with pytest.raises(grpc.RpcError) as caught:
-        catalog.PublishItem(cat_pb.PublishItemRequest(item=bad), timeout=5)
-    assert set(violations(caught.value)) == {
-        "type_code",
-        "legal_basis",
-        "guide.promised_limit_days",
-    }
-
-    with tap(amqp_uri, "catalog.events") as events:
-        published = catalog.PublishItem(cat_pb.PublishItemRequest(item=good), timeout=5)
-        [message] = events.take(1)
-    assert published.status == cat_pb.ITEM_STATUS_PUBLISHED
-    assert json.loads(message.body)["data"]["implementation_code"] == ITEM.implementation_code
-    with pytest.raises(grpc.RpcError) as caught:
-        catalog.PublishItem(cat_pb.PublishItemRequest(item=good), timeout=5)
-    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
-    assert catalog.GetItem(cat_pb.GetItemRequest(code=ITEM.basic_code), timeout=5) == published
 
 
 def test_inbox_and_audit_refuse_bad_paging_with_the_field(node: Settings) -> None:

@@ -26,7 +26,7 @@ def teach_applications(settings: Settings, *items: Item) -> None:
         published = new_event(
             default_registry(),
             names.ITEM_PUBLISHED,
-            item.published_event(),
+            item.event_data(),
             source=Source.for_service(settings.division, "catalog"),
             now=datetime.now(UTC),
         ).with_sequence(sequence)

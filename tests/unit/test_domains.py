@@ -1,4 +1,4 @@
-"""The pure domain rules of catalog, applications, notifications and audit."""
+"""The pure domain rules of applications, notifications and audit (catalog: its own module)."""
 
 from __future__ import annotations
 
@@ -21,21 +21,17 @@ from services.applications.domain import (
     validate_submission,
 )
 from services.audit.domain import admit_ingress
-from services.catalog.domain import Department, Guide, Item, Material, validate_new_item
 from services.catalog.sample import department_code, sample_items
 from services.contract import errors, names
 from services.contract.envelope import Event, decode
 from services.contract.errors import ContractError, FieldViolation
 from services.contract.identifiers import (
-    check_basic_code,
-    check_implementation_code,
-    check_uscc,
     resident_check_char,
 )
 from services.contract.schemas import default_registry
 from services.notifications.domain import InboxMessage, applicant_message, recipient_for
 from services.platform.errors import InvalidArgument
-from services.platform.node import Division, division
+from services.platform.node import division
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -62,209 +58,16 @@ def violations_of(call: Any, *args: Any) -> tuple[FieldViolation, ...]:
     return info.value.violations
 
 
-# == catalog: sample items ==================================================================
-
-
-@pytest.mark.parametrize("node", LEVELS, ids=lambda d: d.code)
-def test_every_sample_item_is_valid_at_its_node(node: Division) -> None:
-    items = sample_items(node)
-
-    assert len(items) == 5
-    for item in items:
-        validate_new_item(item, node.level)
-        assert item.level == node.level
-        assert item.division == node.code
-        default_registry().validate(names.ITEM_PUBLISHED, 1, item.published_event())
-
-
-@pytest.mark.parametrize("node", LEVELS, ids=lambda d: d.code)
-def test_sample_codes_are_checksummed_and_implemented_by_the_nodes_own_departments(
-    node: Division,
-) -> None:
-    for item in sample_items(node):
-        uscc = check_uscc(item.department.code)
-        implementation = check_implementation_code(item.implementation_code)
-        assert check_basic_code(item.basic_code).type_code == item.type_code
-        assert uscc.division == node.code
-        assert (uscc.registration_authority, uscc.category) == ("1", "1")
-        assert implementation.uscc.value == item.department.code
-        assert implementation.basic.value == item.basic_code
-        assert implementation.sequence == "001"
-
-
-def test_every_level_has_the_same_basic_codes() -> None:
-    basic = [[item.basic_code for item in sample_items(node)] for node in LEVELS]
-
-    assert basic[0] == basic[1] == basic[2]
-    assert basic[0] == [
-        "011230010000",
-        "010610020000",
-        "011080030000",
-        "010290010000",
-        "200410020000",
-    ]
-
-
-def test_each_level_implements_with_different_department_codes() -> None:
-    codes = [sample_items(node)[0].department.code for node in LEVELS]
-
-    assert len(set(codes)) == 3
-
-
-def test_department_codes_are_stable() -> None:
-    assert department_code(XUANWU, "market") == "11320102767342276U"
-    assert department_code(XUANWU, "market") == sample_items(XUANWU)[0].department.code
-
-
-def test_the_market_regulator_is_named_after_its_level() -> None:
-    assert sample_items(PROVINCE)[0].department.name == "江苏省市场监督管理局"
-    assert sample_items(NANJING)[0].department.name == "南京市市场监督管理局"
-    assert sample_items(XUANWU)[0].department.name == "玄武区市场监督管理局"
-
-
-# == catalog: validate_new_item =============================================================
-
-
-def food_licence() -> Item:
-    """食品经营许可 at Xuanwu District, the valid baseline."""
-    return sample_items(XUANWU)[0]
-
-
-def item_refusals(item: Item, level: str = "county") -> tuple[FieldViolation, ...]:
-    return violations_of(validate_new_item, item, level)
-
-
-OTHER = sample_items(XUANWU)[1]  # 道路旅客运输经营许可, 玄武区交通运输局
-
-ITEM_RULES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
-    (
-        "short basic code",
-        {"basic_code": "01123001000"},
-        [("basic_code", "must be 12 characters, got 11")],
-    ),
-    (
-        "basic code of no national type",
-        {"basic_code": "991230010000"},
-        [
-            (
-                "basic_code",
-                "item type code 99 is not a national item type "
-                "(known: 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)",
-            )
-        ],
-    ),
-    (
-        "malformed implementation code",
-        {"implementation_code": "11320102767342276U"},
-        [("implementation_code", "must be 31 to 36 characters, got 18")],
-    ),
-    (
-        "implementation code of another basic code",
-        {"basic_code": OTHER.basic_code},
-        [("implementation_code", "embeds basic code 011230010000, not 010610020000")],
-    ),
-    (
-        "unknown type code",
-        {"type_code": "99"},
-        [
-            (
-                "type_code",
-                "must be a national item type code (01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)",
-            )
-        ],
-    ),
-    (
-        "type code the basic code contradicts",
-        {"type_code": "20"},
-        [("type_code", "is 20 but the basic code says 01")],
-    ),
-    ("blank name", {"name": "  "}, [("name", "must be 1 to 200 characters")]),
-    ("long name", {"name": "许" * 201}, [("name", "must be 1 to 200 characters")]),
-    (
-        "no legal basis",
-        {"legal_basis": " "},
-        [("legal_basis", "is required (设定依据): no item without a legal basis")],
-    ),
-    ("wrong level", {"level": "city"}, [("level", "must be county, the level of this node")]),
-    (
-        "department code with a bad check character",
-        {"department": Department("11320102767342276A", "玄武区市场监督管理局")},
-        [
-            ("department.code", "check character is A, expected U"),
-            ("implementation_code", "must start with the implementing department's code"),
-        ],
-    ),
-    (
-        "implemented by another department",
-        {"department": OTHER.department},
-        [("implementation_code", "must start with the implementing department's code")],
-    ),
-    (
-        "blank department name",
-        {"department": Department("11320102767342276U", " ")},
-        [("department.name", "is required")],
-    ),
-    (
-        "unknown case kind",
-        {"guide": Guide("later", 20, 10)},
-        [("guide.case_kind", "must be immediate or promised")],
-    ),
-    (
-        "time limits out of range",
-        {"guide": Guide("promised", 366, -1)},
-        [
-            ("guide.legal_limit_days", "must be between 0 and 365 working days"),
-            ("guide.promised_limit_days", "must be between 0 and 365 working days"),
-        ],
-    ),
-    (
-        "promise longer than the law",
-        {"guide": Guide("promised", 5, 10)},
-        [("guide.promised_limit_days", "must not be longer than the legal time limit")],
-    ),
-    (
-        "unnamed materials",
-        {
-            "guide": Guide(
-                "promised",
-                20,
-                10,
-                (Material("", True), Material("营业执照复印件", True), Material(" ", False)),
-            )
-        },
-        [("guide.materials.0.name", "is required"), ("guide.materials.2.name", "is required")],
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [(change, expected) for _, change, expected in ITEM_RULES],
-    ids=[name for name, _, _ in ITEM_RULES],
-)
-def test_each_item_rule_is_refused_with_its_field_and_reason(
-    change: dict[str, Any], expected: list[tuple[str, str]]
-) -> None:
-    refused = item_refusals(replace(food_licence(), **change))
-
-    assert [(v.field, v.reason) for v in refused] == expected
-
-
-def test_every_item_problem_is_reported_at_once() -> None:
-    item = replace(food_licence(), name="", legal_basis="", level="province")
-
-    assert [v.field for v in item_refusals(item)] == ["name", "legal_basis", "level"]
-
-
-def test_an_immediate_item_may_promise_zero_days() -> None:
-    validate_new_item(replace(food_licence(), guide=Guide("immediate", 0, 0)), "county")
-
-
 # == applications ===========================================================================
 
 
+def food_licence() -> Any:
+    """食品经营许可 at Xuanwu District."""
+    return sample_items(XUANWU)[0]
+
+
 def catalog_item() -> CatalogItem:
-    return CatalogItem.from_event(food_licence().published_event())
+    return CatalogItem.from_event(food_licence().event_data())
 
 
 REQUIRED_MATERIALS = (

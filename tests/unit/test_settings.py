@@ -154,7 +154,7 @@ def test_every_bad_environment_value_is_reported_at_once_naming_its_variable() -
         "GOVNET_SHUTDOWN_GRACE='301': must be between 0 and 300 seconds",
         "GOVNET_LOG_LEVEL='trace': must be one of debug, info, warning, error",
         "GOVNET_LOG_FORMAT='xml': must be one of auto, text, json",
-        "GOVNET_SEED='all': must be one of sample, none",
+        "GOVNET_SEED='all': must be one of sample, province, none",
     ]
 
 
@@ -249,7 +249,7 @@ def test_yaml_problems_and_environment_problems_are_reported_together(tmp_path: 
 
     assert problems({CONFIG_ENV: config, "GOVNET_SEED": "all"}) == [
         f"divison in {config}: unknown setting (did you mean 'division'?)",
-        "GOVNET_SEED='all': must be one of sample, none",
+        "GOVNET_SEED='all': must be one of sample, province, none",
     ]
 
 

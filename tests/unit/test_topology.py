@@ -27,6 +27,7 @@ def test_names_defines_queue_constants() -> None:
         "INGRESS_GATE_QUEUE",
         "AUDIT_LOG_QUEUE",
         "APPLICATIONS_CATALOG_QUEUE",
+        "CATALOG_STANDARDS_QUEUE",
         "NOTIFICATIONS_APPLICATIONS_QUEUE",
     }
 
@@ -55,6 +56,7 @@ def test_the_exchanges_are_each_services_events_the_ingress_accepted_and_rejecte
         "govnet.ingress",
         "govnet.accepted",
         "govnet.rejected",
+        "catalog.standards",
     )
 
 

@@ -23,6 +23,32 @@ def build_registry() -> Registry:
         "data other services need to take cases while catalog is down.",
     )
     registry.register(
+        names.ITEM_REVISED,
+        1,
+        catalog.ItemRevisedV1,
+        description="An item was revised: its full new state (a new version) and which "
+        "fields changed. At the province a change of a standard field revises the standard.",
+    )
+    registry.register(
+        names.ITEM_REVOKED,
+        1,
+        catalog.ItemRevokedV1,
+        description="An item was revoked; its case intake stops.",
+    )
+    registry.register(
+        names.GUIDE_PUBLISHED,
+        1,
+        catalog.GuidePublishedV1,
+        description="A service guide (办事指南) was published or revised.",
+    )
+    registry.register(
+        names.DEVIATION_DETECTED,
+        1,
+        catalog.DeviationDetectedV1,
+        description="A local implementation differs from the provincial standard (三级四同) "
+        "in one standard field.",
+    )
+    registry.register(
         names.APPLICATION_SUBMITTED,
         1,
         applications.ApplicationSubmittedV1,

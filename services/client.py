@@ -1,4 +1,5 @@
-"""`govnet demo` and `govnet audit tail`: gRPC clients of a running node."""
+"""The CLI commands that are gRPC clients of a running node: demo, audit tail, catalog
+search and conformance."""
 
 from __future__ import annotations
 
@@ -88,14 +89,16 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
 
     items = [
         i
-        for i in catalog.ListItems(catalog_pb.ListItemsRequest(), timeout=CALL_TIMEOUT)
-        if i.guide.case_kind == "promised"
+        for i in catalog.ListItems(
+            catalog_pb.ListItemsRequest(division=settings.division), timeout=CALL_TIMEOUT
+        )
+        if i.case_kind == "promised" and i.status == catalog_pb.ITEM_STATUS_PUBLISHED
     ]
     if not items:
         echo("govnet demo: the catalog of this node has no items; start it with GOVNET_SEED=sample")
         return 1
     item = items[0]
-    echo(f"item      {item.implementation_code}  {item.name}  ({item.department.name})")
+    echo(f"item      {item.implementation_code}  {item.name}  ({item.department_name})")
 
     account = f"demo-{uuid.uuid4().hex[:12]}"
     request = apps_pb.SubmitRequest(
@@ -109,7 +112,7 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
             account_id=account,
         ),
         channel=apps_pb.CHANNEL_WEB,
-        materials=[m.name for m in item.guide.materials if m.required],
+        materials=[m.name for m in item.materials if m.required],
     )
 
     try:
@@ -225,3 +228,101 @@ def _line(event: audit_pb.AuditEvent) -> str:
 def _plain(value: Any) -> Any:
     # protobuf Struct holds every number as a double; show whole numbers as integers.
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def search_catalog(
+    settings: Settings,
+    *,
+    text: str,
+    department_code: str,
+    type_code: str,
+    level: str,
+    division: str,
+    kind: str,
+    limit: int,
+    echo: Echo,
+) -> int:
+    try:
+        catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
+        response = catalog.SearchItems(
+            catalog_pb.SearchItemsRequest(
+                text=text,
+                department_code=department_code,
+                type_code=type_code,
+                level=level,
+                division=division,
+                kind=kind,
+                page_size=limit,
+            ),
+            timeout=CALL_TIMEOUT,
+        )
+    except ConnectionError as exc:
+        echo(f"govnet catalog search: {exc}")
+        return 1
+    except grpc.RpcError as exc:
+        echo(f"govnet catalog search: {exc.details()}")
+        return 2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1
+    for item in response.items:
+        limits = (
+            "即办" if item.case_kind == "immediate" else f"承诺{item.promised_limit_days}个工作日"
+        )
+        echo(
+            f"{item.implementation_code}  {item.name}  [{item.type_code} {item.kind}] "
+            f"{item.department_name} ({item.division}) {limits}"
+        )
+    if not response.items:
+        echo("no items match")
+    elif response.next_page_token:
+        echo(f"… more match; narrow the search or raise --limit (showing {len(response.items)})")
+    return 0
+
+
+def conformance_report(
+    settings: Settings,
+    *,
+    division: str,
+    department_code: str,
+    details: bool,
+    as_json: bool,
+    echo: Echo,
+) -> int:
+    try:
+        catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
+        report = catalog.CheckConformance(
+            catalog_pb.CheckConformanceRequest(division=division, department_code=department_code),
+            timeout=30,
+        )
+    except ConnectionError as exc:
+        echo(f"govnet catalog conformance: {exc}")
+        return 1
+    if as_json:
+        echo(json.dumps(json_format.MessageToDict(report), ensure_ascii=False, indent=2))
+        return 0
+    if not report.divisions:
+        echo("no local implementations held here; nothing to check")
+        return 0
+    rate = 1 - report.deviating_items / report.items if report.items else 1.0
+    echo(
+        f"{report.items:,} implementations checked, {report.deviating_items:,} deviate "
+        f"from the provincial standard ({rate:.1%} conform)"
+    )
+    for division_report in report.divisions:
+        fields_ = ", ".join(
+            f"{k} {v}" for k, v in sorted(division_report.deviations_by_field.items())
+        )
+        echo(
+            f"{division_report.division} {division_report.name}: {division_report.items} checked, "
+            f"{division_report.deviating_items} deviate ({division_report.conformance_rate:.1%})"
+            + (f" — {fields_}" if fields_ else "")
+        )
+        for dept in division_report.departments:
+            if not dept.deviating_items and not details:
+                continue
+            echo(f"  {dept.code} {dept.name}: {dept.items} checked, {dept.deviating_items} deviate")
+            if details:
+                for deviation in dept.deviations:
+                    echo(
+                        f"    {deviation.implementation_code} {deviation.field}: "
+                        f"{deviation.local_value!r} (standard: {deviation.standard_value!r})"
+                    )
+    return 0

@@ -1,0 +1,466 @@
+"""The catalog file format: JSON Lines or CSV, one record per line, read and written here.
+
+Every line is one record; `record` says which kind. `docs/catalog-format.md` documents the
+fields. A file lists departments, then items, then guides (the order `govnet catalog export`
+writes); a guide must follow its item. Versions are the catalog's business: `version` is
+written by export and ignored by import.
+
+JSON Lines: one JSON object per line. CSV: a header row naming the columns below (any
+order, unknown columns ignored); list-valued fields (`materials`, `fees`, `process`, ...) hold
+JSON in their cell; booleans are `true`/`false`; an empty cell is the default. Files ending in
+`.gz` are gzip-compressed.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from services.catalog.domain import (
+    Department,
+    Fee,
+    Guide,
+    GuideFee,
+    GuideMaterial,
+    Item,
+    Material,
+    ProcessStep,
+    Question,
+)
+
+Record = Department | Item | Guide
+
+DEPARTMENT_COLUMNS = ("code", "name", "division", "vertical")
+ITEM_COLUMNS = (
+    "kind",
+    "implementation_code",
+    "basic_code",
+    "name",
+    "type_code",
+    "legal_basis",
+    "level",
+    "division",
+    "department_code",
+    "department_name",
+    "status",
+    "version",
+    "case_kind",
+    "legal_limit_days",
+    "promised_limit_days",
+    "address",
+    "materials",
+    "fees",
+)
+GUIDE_COLUMNS = (
+    "implementation_code",
+    "version",
+    "service_object",
+    "acceptance_conditions",
+    "process",
+    "office_hours",
+    "consultation_phone",
+    "complaint_phone",
+    "guide_fees",
+    "guide_materials",
+    "online_url",
+    "mobile_url",
+    "online_depth",
+    "visits",
+    "collaborating_departments",
+    "result_type",
+    "result_name",
+    "qa",
+)
+CSV_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(("record", *DEPARTMENT_COLUMNS, *ITEM_COLUMNS, *GUIDE_COLUMNS))
+)
+LIST_FIELDS = frozenset(
+    (
+        "materials",
+        "fees",
+        "service_object",
+        "process",
+        "guide_fees",
+        "guide_materials",
+        "collaborating_departments",
+        "qa",
+    )
+)
+INT_FIELDS = frozenset(
+    ("version", "legal_limit_days", "promised_limit_days", "online_depth", "visits")
+)
+BOOL_FIELDS = frozenset(("vertical",))
+
+
+class RecordError(ValueError):
+    """A line that cannot be read as a record. `field` may be empty (the whole line)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a catalog file: its number (from 1; the header of a CSV is line 1) and
+    either a record or the error that kept it from being one."""
+
+    number: int
+    record: Record | None
+    error: RecordError | None = None
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def file_format(path: Path) -> str:
+    name = path.name.removesuffix(".gz")
+    if name.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if name.endswith(".csv"):
+        return "csv"
+    raise ValueError(f"{path}: the file name must end in .jsonl or .csv (optionally .gz)")
+
+
+def open_text(path: Path, mode: str = "r") -> IO[str]:
+    if path.name.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="")
+    return open(path, mode, encoding="utf-8", newline="")
+
+
+def read(path: Path) -> Iterator[Line]:
+    """Every line of a catalog file as a record or an error; never raises for a bad line."""
+    fmt = file_format(path)
+    with open_text(path) as handle:
+        yield from (read_jsonl(handle) if fmt == "jsonl" else read_csv(handle))
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[Line]:
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            raw = json.loads(text)
+        except ValueError as exc:
+            yield Line(number, None, RecordError("", f"not valid JSON ({exc})"))
+            continue
+        if not isinstance(raw, dict):
+            yield Line(number, None, RecordError("", "must be a JSON object"))
+            continue
+        yield _line(number, raw)
+
+
+def read_csv(handle: IO[str]) -> Iterator[Line]:
+    reader = csv.DictReader(handle)
+    if reader.fieldnames is None or "record" not in reader.fieldnames:
+        yield Line(1, None, RecordError("record", "the header row has no `record` column"))
+        return
+    for row in reader:
+        number = reader.line_num
+        try:
+            raw = _from_cells(row)
+        except RecordError as exc:
+            yield Line(number, None, exc)
+            continue
+        yield _line(number, raw)
+
+
+def _line(number: int, raw: dict[str, Any]) -> Line:
+    try:
+        return Line(number, parse(raw))
+    except RecordError as exc:
+        return Line(number, None, exc)
+
+
+def _from_cells(row: dict[str, str | None]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, cell in row.items():
+        if key is None or cell is None or cell == "":
+            continue
+        if key in LIST_FIELDS:
+            try:
+                out[key] = json.loads(cell)
+            except ValueError:
+                raise RecordError(key, "must hold a JSON list") from None
+        elif key in INT_FIELDS:
+            try:
+                out[key] = int(cell)
+            except ValueError:
+                raise RecordError(key, "must be a whole number") from None
+        elif key in BOOL_FIELDS:
+            if cell not in ("true", "false"):
+                raise RecordError(key, "must be true or false")
+            out[key] = cell == "true"
+        else:
+            out[key] = cell
+    return out
+
+
+def parse(raw: dict[str, Any]) -> Record:
+    """A record from its JSON object; `RecordError` names the first field that is wrong."""
+    kind = raw.get("record")
+    if kind == "item":
+        return _item(raw)
+    if kind == "guide":
+        return _guide(raw)
+    if kind == "department":
+        return Department(
+            code=_str(raw, "code", required=True),
+            name=_str(raw, "name", required=True),
+            division=_str(raw, "division", required=True),
+            vertical=_bool(raw, "vertical"),
+        )
+    raise RecordError("record", "must be department, item or guide")
+
+
+def _item(raw: dict[str, Any]) -> Item:
+    return Item(
+        implementation_code=_str(raw, "implementation_code", required=True),
+        basic_code=_str(raw, "basic_code", required=True),
+        name=_str(raw, "name"),
+        type_code=_str(raw, "type_code"),
+        legal_basis=_str(raw, "legal_basis"),
+        level=_str(raw, "level", required=True),
+        division=_str(raw, "division", required=True),
+        department_code=_str(raw, "department_code", required=True),
+        department_name=_str(raw, "department_name", required=True),
+        kind=_str(raw, "kind") or "power",
+        status=_str(raw, "status") or "published",
+        case_kind=_str(raw, "case_kind") or "promised",
+        legal_limit_days=_int(raw, "legal_limit_days", 20),
+        promised_limit_days=_int(raw, "promised_limit_days", 20),
+        address=_str(raw, "address"),
+        materials=tuple(
+            Material(_str(m, "name", "materials"), _bool(m, "required", True, "materials"))
+            for m in _objects(raw, "materials")
+        ),
+        fees=tuple(
+            Fee(_str(f, "item", "fees"), _str(f, "standard", "fees")) for f in _objects(raw, "fees")
+        ),
+    )
+
+
+def _guide(raw: dict[str, Any]) -> Guide:
+    return Guide(
+        implementation_code=_str(raw, "implementation_code", required=True),
+        service_object=tuple(_strings(raw, "service_object")) or ("natural",),
+        acceptance_conditions=_str(raw, "acceptance_conditions"),
+        process=tuple(
+            ProcessStep(
+                _str(p, "step", "process"),
+                _str(p, "description", "process"),
+                _int(p, "limit_days", 0, "process"),
+            )
+            for p in _objects(raw, "process")
+        ),
+        office_hours=_str(raw, "office_hours"),
+        consultation_phone=_str(raw, "consultation_phone"),
+        complaint_phone=_str(raw, "complaint_phone"),
+        fees=tuple(
+            GuideFee(
+                _str(f, "item", "guide_fees"),
+                _str(f, "standard", "guide_fees"),
+                _str(f, "basis", "guide_fees"),
+                _str(f, "waiver", "guide_fees"),
+            )
+            for f in _objects(raw, "guide_fees")
+        ),
+        materials=tuple(
+            GuideMaterial(
+                name=_str(m, "name", "guide_materials"),
+                form=_str(m, "form", "guide_materials") or "原件",
+                required=_bool(m, "required", True, "guide_materials"),
+                copies=_int(m, "copies", 1, "guide_materials"),
+                source=_str(m, "source", "guide_materials") or "申请人自备",
+                blank_form=_str(m, "blank_form", "guide_materials"),
+                sample=_str(m, "sample", "guide_materials"),
+            )
+            for m in _objects(raw, "guide_materials")
+        ),
+        online_url=_str(raw, "online_url"),
+        mobile_url=_str(raw, "mobile_url"),
+        online_depth=_int(raw, "online_depth", 1),
+        visits=_int(raw, "visits", 1),
+        collaborating_departments=tuple(_strings(raw, "collaborating_departments")),
+        result_type=_str(raw, "result_type"),
+        result_name=_str(raw, "result_name"),
+        qa=tuple(
+            Question(_str(q, "question", "qa"), _str(q, "answer", "qa"))
+            for q in _objects(raw, "qa")
+        ),
+    )
+
+
+def _name(key: str, parent: str) -> str:
+    return f"{parent}.{key}" if parent else key
+
+
+def _str(raw: dict[str, Any], key: str, parent: str = "", *, required: bool = False) -> str:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise RecordError(_name(key, parent), "is required")
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(_name(key, parent), "must be a string")
+    if required and not value.strip():
+        raise RecordError(_name(key, parent), "is required")
+    return value
+
+
+def _int(raw: dict[str, Any], key: str, default: int, parent: str = "") -> int:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordError(_name(key, parent), "must be a whole number")
+    return value
+
+
+def _bool(raw: dict[str, Any], key: str, default: bool = False, parent: str = "") -> bool:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise RecordError(_name(key, parent), "must be true or false")
+    return value
+
+
+def _objects(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise RecordError(key, "must be a list of objects")
+    return value
+
+
+def _strings(raw: dict[str, Any], key: str) -> list[str]:
+    value = raw.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecordError(key, "must be a list of strings")
+    return value
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def to_json(record: Record, *, version: int | None = None) -> dict[str, Any]:
+    """The JSON object of a record (what `read` parses back to an equal record)."""
+    if isinstance(record, Department):
+        return {
+            "record": "department",
+            "code": record.code,
+            "name": record.name,
+            "division": record.division,
+            "vertical": record.vertical,
+        }
+    if isinstance(record, Item):
+        out: dict[str, Any] = {
+            "record": "item",
+            "kind": record.kind,
+            "implementation_code": record.implementation_code,
+            "basic_code": record.basic_code,
+            "name": record.name,
+            "type_code": record.type_code,
+            "legal_basis": record.legal_basis,
+            "level": record.level,
+            "division": record.division,
+            "department_code": record.department_code,
+            "department_name": record.department_name,
+            "status": record.status,
+            "version": record.version,
+            "case_kind": record.case_kind,
+            "legal_limit_days": record.legal_limit_days,
+            "promised_limit_days": record.promised_limit_days,
+            "address": record.address,
+            "materials": [{"name": m.name, "required": m.required} for m in record.materials],
+            "fees": [{"item": f.item, "standard": f.standard} for f in record.fees],
+        }
+        return out
+    return {
+        "record": "guide",
+        "implementation_code": record.implementation_code,
+        "version": record.version if version is None else version,
+        "service_object": list(record.service_object),
+        "acceptance_conditions": record.acceptance_conditions,
+        "process": [
+            {"step": p.step, "description": p.description, "limit_days": p.limit_days}
+            for p in record.process
+        ],
+        "office_hours": record.office_hours,
+        "consultation_phone": record.consultation_phone,
+        "complaint_phone": record.complaint_phone,
+        "guide_fees": [
+            {"item": f.item, "standard": f.standard, "basis": f.basis, "waiver": f.waiver}
+            for f in record.fees
+        ],
+        "guide_materials": [
+            {
+                "name": m.name,
+                "form": m.form,
+                "required": m.required,
+                "copies": m.copies,
+                "source": m.source,
+                "blank_form": m.blank_form,
+                "sample": m.sample,
+            }
+            for m in record.materials
+        ],
+        "online_url": record.online_url,
+        "mobile_url": record.mobile_url,
+        "online_depth": record.online_depth,
+        "visits": record.visits,
+        "collaborating_departments": list(record.collaborating_departments),
+        "result_type": record.result_type,
+        "result_name": record.result_name,
+        "qa": [{"question": q.question, "answer": q.answer} for q in record.qa],
+    }
+
+
+class Writer:
+    """Writes records to a .jsonl or .csv file (optionally .gz)."""
+
+    def __init__(self, path: Path) -> None:
+        self.format = file_format(path)
+        self.handle = open_text(path, "w")
+        self.count = 0
+        self._csv: csv.DictWriter[str] | None = None
+        if self.format == "csv":
+            self._csv = csv.DictWriter(self.handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+            self._csv.writeheader()
+
+    def write(self, record: Record) -> None:
+        data = to_json(record)
+        if self._csv is not None:
+            self._csv.writerow({k: _cell(k, v) for k, v in data.items()})
+        else:
+            self.handle.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+            self.handle.write("\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _cell(key: str, value: Any) -> str:
+    if key in LIST_FIELDS:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)

@@ -1,0 +1,38 @@
+"""What `GOVNET_SEED` loads into an empty catalog when a node starts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from services.catalog.importer import ImportReport, Progress, import_lines
+from services.catalog.records import Line, Record
+from services.catalog.store import CatalogStore
+
+SEED_NUMBER = 2017
+"""The generator seed of `GOVNET_SEED=province` (the year of the seed article)."""
+
+
+def seed_records(seed: str, store: CatalogStore) -> tuple[Iterable[Record], int]:
+    """The records of a seed and how many there are (for a progress bar)."""
+    if seed == "sample":
+        from services.catalog.sample import sample_records
+
+        records = sample_records(store.node)
+        return records, len(records)
+    if seed == "province":
+        from services.catalog.generator import expected_counts, generate
+
+        total = sum(n for k, n in expected_counts("province").items() if k != "deviations")
+        return generate("province", SEED_NUMBER), total
+    raise ValueError(f"unknown seed {seed!r}")
+
+
+def seed_catalog(
+    store: CatalogStore, seed: str, progress: Progress | None = None
+) -> ImportReport | None:
+    """Import `seed` if the catalog is empty; None if there was nothing to do."""
+    if seed == "none" or store.count():
+        return None
+    records, _ = seed_records(seed, store)
+    lines = (Line(number, record) for number, record in enumerate(records, start=1))
+    return import_lines(store, lines, progress=progress)

@@ -1,0 +1,486 @@
+"""The catalog store on SQLite and PostgreSQL (one suite): lifecycle and history, 三级四同,
+standards from the province, search, import and export, conformance."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from services.catalog import domain
+from services.catalog.domain import Guide, GuideMaterial
+from services.catalog.importer import export_file, import_file, import_lines
+from services.catalog.records import Line, Writer, read
+from services.catalog.sample import sample_items, sample_records
+from services.catalog.store import CatalogStore
+from services.contract import names
+from services.contract.envelope import Event, Source, decode, new_event
+from services.contract.schemas import default_registry
+from services.platform.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.platform.node import division
+from services.platform.store import Database
+
+NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+PROVINCE, XUANWU = division("320000"), division("320102")
+
+
+def lines(records: list[Any]) -> Iterator[Line]:
+    return (Line(number, record) for number, record in enumerate(records, start=1))
+
+
+class CatalogSuite:
+    """Subclasses provide `url_for(label)`: a fresh database URL per store."""
+
+    @pytest.fixture
+    def open_store(self, url_for: Any) -> Iterator[Any]:
+        opened: list[Database] = []
+
+        def open_(code: str) -> CatalogStore:
+            db = Database(
+                url_for(code),
+                service="catalog",
+                division=code,
+                registry=default_registry(),
+                clock=lambda: NOW,
+            )
+            opened.append(db)
+            return CatalogStore(db)
+
+        yield open_
+        for db in opened:
+            db.dispose()
+
+    @pytest.fixture
+    def province(self, open_store: Any) -> CatalogStore:
+        store = open_store("320000")
+        import_lines(store, lines(sample_records(PROVINCE)))
+        return store
+
+    @pytest.fixture
+    def county(self, open_store: Any) -> CatalogStore:
+        store = open_store("320102")
+        import_lines(store, lines(sample_records(XUANWU)))
+        return store
+
+    def events(self, store: CatalogStore, event_type: str | None = None) -> list[Event]:
+        with store.db.read() as conn:
+            bodies = conn.execute(
+                select(store.db.outbox.c.body).order_by(store.db.outbox.c.id)
+            ).scalars()
+            found = [decode(body, default_registry()) for body in bodies]
+        return [e for e in found if event_type is None or e.type == event_type]
+
+    # -- publishing ------------------------------------------------------------------
+
+    def test_the_province_defines_an_item_and_announces_it(self, open_store: Any) -> None:
+        store = open_store("320000")
+        item = sample_items(PROVINCE)[0]
+        published = store.publish(item)
+        assert published.status == "published"
+        assert published.version == 1
+        assert store.get(item.basic_code) == published
+        assert store.standard(item.basic_code) == item.standard
+        [event] = self.events(store)
+        assert (event.type, event.subject) == ("item.published", item.implementation_code)
+        assert event.data["name"] == "食品经营许可"
+
+    def test_a_second_province_definition_must_match_the_standard(
+        self, province: CatalogStore
+    ) -> None:
+        other = sample_items(PROVINCE)[1]
+        clash = replace(
+            other,
+            basic_code="011230010000",
+            type_code="01",
+            implementation_code=other.department_code + "011230010000002",
+            name="餐饮许可",
+        )
+        with pytest.raises(
+            FailedPrecondition, match="basic_code 011230010000 is already defined with name"
+        ):
+            province.publish(clash)
+
+    def test_publishing_an_existing_code_again_is_already_exists(
+        self, province: CatalogStore
+    ) -> None:
+        with pytest.raises(AlreadyExists, match="is already in this catalog"):
+            province.publish(sample_items(PROVINCE)[0])
+
+    def test_a_county_implements_a_standard_with_empty_standard_fields(
+        self, open_store: Any
+    ) -> None:
+        store = open_store("320102")
+        import_lines(
+            store,
+            lines([r for r in sample_records(XUANWU) if getattr(r, "division", "") == "320000"]),
+        )
+        bare = replace(sample_items(XUANWU)[0], name="", type_code="", legal_basis="")
+        implemented = store.publish(bare)
+        assert implemented.name == "食品经营许可"
+        [event] = self.events(store)
+        assert event.data["legal_basis"] == "《中华人民共和国食品安全法》第三十五条"
+
+    def test_a_county_cannot_publish_a_changed_standard_field(self, open_store: Any) -> None:
+        store = open_store("320102")
+        import_lines(
+            store,
+            lines([r for r in sample_records(XUANWU) if getattr(r, "division", "") == "320000"]),
+        )
+        with pytest.raises(FailedPrecondition, match=r"^name is a standard field"):
+            store.publish(replace(sample_items(XUANWU)[0], name="食品经营许可（玄武）"))
+        assert self.events(store) == []
+
+    def test_a_draft_is_silent_until_published(self, open_store: Any) -> None:
+        store = open_store("320000")
+        item = sample_items(PROVINCE)[0]
+        draft = store.publish(item, draft=True)
+        assert draft.status == "draft"
+        assert self.events(store) == []
+        published = store.publish_draft(item.implementation_code)
+        assert (published.status, published.version) == ("published", 2)
+        assert [e.type for e in self.events(store)] == ["item.published"]
+
+    # -- revisions and history ---------------------------------------------------------
+
+    def test_every_revision_is_a_new_version_kept_in_history(self, county: CatalogStore) -> None:
+        code = sample_items(XUANWU)[0].implementation_code
+        county.revise(code, {"promised_limit_days": 8}, "窗口提速")
+        county.revise(code, {"address": "玄武大道 1 号"}, "搬迁")
+        history = county.history(code)
+        assert [(v.version, v.change, v.changed_fields) for v in history] == [
+            (1, "published", ()),
+            (2, "revised", ("promised_limit_days",)),
+            (3, "revised", ("address",)),
+        ]
+        assert [v.item.promised_limit_days for v in history] == [10, 8, 8]
+        assert history[-1].reason == "搬迁"
+        revised = self.events(county, "item.revised")
+        assert [(e.data["version"], e.data["changed_fields"]) for e in revised] == [
+            (2, ["promised_limit_days"]),
+            (3, ["address"]),
+        ]
+
+    def test_a_county_revision_of_a_standard_field_is_refused(self, county: CatalogStore) -> None:
+        code = sample_items(XUANWU)[0].implementation_code
+        with pytest.raises(FailedPrecondition, match=r"^legal_basis is a standard field"):
+            county.revise(code, {"legal_basis": "本区规定"})
+        assert county.get(code).version == 1
+
+    def test_items_of_other_divisions_are_read_only_here(self, county: CatalogStore) -> None:
+        provincial = sample_items(PROVINCE)[0].implementation_code
+        with pytest.raises(
+            FailedPrecondition, match="belongs to division 320000; change it at that node"
+        ):
+            county.revise(provincial, {"address": "x"})
+
+    def test_a_province_standard_revision_moves_the_standard_version(
+        self, province: CatalogStore
+    ) -> None:
+        code = sample_items(PROVINCE)[0].implementation_code
+        revised = province.revise(code, {"name": "食品经营许可（含网络经营）"}, "法规修订")
+        assert revised.standard_version == 2
+        assert province.standard("011230010000").name == "食品经营许可（含网络经营）"
+        [event] = self.events(province, "item.revised")
+        assert (event.data["standard_version"], event.data["changed_fields"]) == (2, ["name"])
+
+    def test_revoking_the_last_provincial_implementation_withdraws_the_standard(
+        self, province: CatalogStore
+    ) -> None:
+        code = sample_items(PROVINCE)[0].implementation_code
+        province.revoke(code, "事项取消")
+        assert province.standard("011230010000").status == "revoked"
+        [event] = self.events(province, "item.revoked")
+        assert (event.data["standard_revoked"], event.data["reason"]) == (True, "事项取消")
+
+    # -- standards arriving from the province --------------------------------------------
+
+    def province_event(self, event_type: str, data: dict[str, Any], sequence: int = 1) -> Event:
+        return new_event(
+            default_registry(),
+            event_type,
+            data,
+            source=Source.for_service("320000", "catalog"),
+            now=NOW,
+        ).with_sequence(sequence)
+
+    def test_a_revised_standard_is_followed_by_the_countys_implementation(
+        self, county: CatalogStore
+    ) -> None:
+        provincial = replace(
+            sample_items(PROVINCE)[0],
+            name="食品经营许可（含网络经营）",
+            version=2,
+            standard_version=2,
+        )
+        event = self.province_event(
+            names.ITEM_REVISED,
+            provincial.event_data() | {"changed_fields": ["name"], "reason": "法规修订"},
+        )
+        assert county.apply_standard(event) == 1
+        assert county.apply_standard(event) == 0, "a redelivery changes nothing"
+        local = county.get(sample_items(XUANWU)[0].implementation_code)
+        assert (local.name, local.version, local.standard_version) == (
+            "食品经营许可（含网络经营）",
+            2,
+            2,
+        )
+        [announced] = self.events(county, "item.revised")
+        assert announced.data["changed_fields"] == ["name"]
+
+    def test_an_older_standard_arriving_late_changes_nothing(self, county: CatalogStore) -> None:
+        newer = replace(sample_items(PROVINCE)[0], name="新名称", standard_version=3)
+        older = replace(sample_items(PROVINCE)[0], name="旧名称", standard_version=2)
+        county.apply_standard(self.province_event(names.ITEM_PUBLISHED, newer.event_data(), 2))
+        county.apply_standard(self.province_event(names.ITEM_PUBLISHED, older.event_data(), 1))
+        assert county.standard("011230010000").name == "新名称"
+
+    def test_a_withdrawn_standard_revokes_the_countys_implementations(
+        self, county: CatalogStore
+    ) -> None:
+        item = sample_items(PROVINCE)[0]
+        data = {
+            "basic_code": item.basic_code,
+            "implementation_code": item.implementation_code,
+            "name": item.name,
+            "level": "province",
+            "department": {"code": item.department_code, "name": item.department_name},
+            "version": 2,
+            "reason": "事项取消",
+            "standard_revoked": True,
+        }
+        assert county.apply_standard(self.province_event(names.ITEM_REVOKED, data)) == 1
+        assert county.get(sample_items(XUANWU)[0].implementation_code).status == "revoked"
+
+    def test_standards_come_only_from_the_province(self, county: CatalogStore) -> None:
+        event = new_event(
+            default_registry(),
+            names.ITEM_PUBLISHED,
+            sample_items(division("320100"))[0].event_data(),
+            source=Source.for_service("320100", "catalog"),
+            now=NOW,
+        ).with_sequence(1)
+        with pytest.raises(
+            FailedPrecondition,
+            match="standards come from the province node 320000, not from 320100",
+        ):
+            county.apply_standard(event)
+
+    # -- search --------------------------------------------------------------------------
+
+    def test_search_finds_one_and_two_character_parts_of_names(self, county: CatalogStore) -> None:
+        def names_for(text: str, **filters: str) -> list[tuple[str, str]]:
+            found, _ = county.search(domain.parse_query(text, **filters))
+            return [(i.name, i.division) for i in found]
+
+        assert names_for("食品") == [("食品经营许可", "320000"), ("食品经营许可", "320102")]
+        assert names_for("许可", division="320102") == [
+            ("道路旅客运输经营许可", "320102"),
+            ("食品经营许可", "320102"),
+        ]
+        assert names_for("团", level="county") == [("社会团体成立登记", "320102")]
+        assert names_for("品经营") == [("食品经营许可", "320000"), ("食品经营许可", "320102")]
+        assert names_for("许营") == []
+        assert names_for("", type_code="20", division="320102") == [("失业保险金申领", "320102")]
+        code = sample_items(XUANWU)[2].implementation_code
+        assert names_for(code) == [("建筑业企业资质核准", "320102")]
+        assert [i.division for i in county.search(domain.parse_query("011230010000"))[0]] == [
+            "320000",
+            "320102",
+        ]
+
+    def test_search_pages_in_code_order(self, county: CatalogStore) -> None:
+        seen, token = [], ""
+        while True:
+            page, token = county.search(domain.parse_query(page_size=3, page_token=token))
+            seen.extend(i.implementation_code for i in page)
+            if not token:
+                break
+        assert seen == sorted(i.implementation_code for i in county.list())
+        assert len(seen) == 10
+
+    def test_a_revised_name_is_found_by_its_new_words(self, province: CatalogStore) -> None:
+        code = sample_items(PROVINCE)[0].implementation_code
+        province.revise(code, {"name": "网络食品经营许可"})
+        found, _ = province.search(domain.parse_query("网络"))
+        assert [i.implementation_code for i in found] == [code]
+
+    # -- import, export, conformance ---------------------------------------------------------
+
+    def test_importing_a_file_twice_changes_and_announces_nothing(
+        self, open_store: Any, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "catalog.jsonl"
+        with Writer(path) as writer:
+            for record in sample_records(XUANWU):
+                writer.write(record)
+        store = open_store("320102")
+        first = import_file(store, path)
+        events_after_first = len(self.events(store))
+        second = import_file(store, path)
+        assert (first.created, first.rejected) == (20, [])
+        assert (second.created, second.updated, second.unchanged) == (0, 0, 20)
+        assert len(self.events(store)) == events_after_first == 5
+
+    def test_a_changed_line_becomes_a_new_version(self, county: CatalogStore) -> None:
+        changed = replace(sample_items(XUANWU)[0], address="玄武区政务服务中心二楼")
+        report = import_lines(county, lines([changed]))
+        assert (report.updated, report.unchanged) == (1, 0)
+        item = county.get(changed.implementation_code)
+        assert (item.version, item.address) == (2, "玄武区政务服务中心二楼")
+        assert [e.data["changed_fields"] for e in self.events(county, "item.revised")] == [
+            ["address"]
+        ]
+
+    def test_bad_lines_are_reported_and_the_good_ones_imported(
+        self, open_store: Any, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "catalog.jsonl"
+        good = [json.dumps(_json(r), ensure_ascii=False) for r in sample_records(PROVINCE)]
+        bad_item = _json(sample_items(PROVINCE)[1]) | {
+            "legal_limit_days": 5,
+            "promised_limit_days": 15,
+        }
+        path.write_text(
+            "\n".join(
+                [
+                    *good[:5],
+                    "{not json",
+                    json.dumps({"record": "permit"}),
+                    json.dumps(bad_item, ensure_ascii=False),
+                    good[5],
+                    good[5],
+                    json.dumps(
+                        {
+                            "record": "guide",
+                            "implementation_code": "11320000999999999X011230010000001",
+                        }
+                    ),
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        store = open_store("320000")
+        report = import_file(store, path)
+        assert [(n, f) for n, f, _ in report.rejected] == [
+            (6, ""),
+            (7, "record"),
+            (8, "promised_limit_days"),
+            (10, "implementation_code"),
+            (11, "implementation_code"),
+        ]
+        assert report.rejected[2][2] == "must not be longer than the legal time limit"
+        assert report.rejected[3][2] == "appears more than once in the file"
+        assert store.count() == 1
+
+    def test_export_writes_what_import_reads(
+        self, county: CatalogStore, tmp_path: Path, open_store: Any
+    ) -> None:
+        code = sample_items(XUANWU)[0].implementation_code
+        county.publish_guide(
+            Guide(code, materials=(GuideMaterial("食品经营许可申请书"),), visits=1)
+        )
+        for suffix in ("jsonl", "csv"):
+            path = tmp_path / f"export.{suffix}"
+            written = export_file(county, path)
+            assert written == 21  # 10 departments, 10 items, 1 guide
+            assert [ln.error for ln in read(path)] == [None] * 21
+            copy = open_store("320102")
+            report = import_file(copy, path)
+            assert report.rejected == []
+            assert sorted(copy.list(), key=lambda i: i.implementation_code) == sorted(
+                (replace(i, version=1) for i in county.list()), key=lambda i: i.implementation_code
+            )
+
+    def test_a_local_catalog_import_records_and_announces_each_deviation(
+        self, open_store: Any
+    ) -> None:
+        store = open_store("320102")
+        provincial = [r for r in sample_records(XUANWU) if getattr(r, "division", "") == "320000"]
+        local = sample_items(XUANWU)
+        local[0] = replace(local[0], name="食品经营许可证核发")
+        local[3] = replace(local[3], legal_basis="《南京市社会组织管理办法》第五条")
+        report = import_lines(store, lines([*provincial, *local]))
+        assert report.deviations == 2
+        events = self.events(store, "deviation.detected")
+        assert sorted((e.data["field"], e.data["local_value"]) for e in events) == [
+            ("legal_basis", "《南京市社会组织管理办法》第五条"),
+            ("name", "食品经营许可证核发"),
+        ]
+        [xuanwu] = store.conformance()
+        assert (xuanwu.division, xuanwu.name, xuanwu.items, xuanwu.deviating_items) == (
+            "320102",
+            "玄武区",
+            5,
+            2,
+        )
+        assert xuanwu.by_field == {"legal_basis": 1, "name": 1}
+        assert {d.name: d.deviating_items for d in xuanwu.departments} == {
+            "玄武区市场监督管理局": 1,
+            "玄武区民政局": 1,
+            "玄武区交通运输局": 0,
+            "玄武区住房和城乡建设局": 0,
+            "玄武区人力资源和社会保障局": 0,
+        }
+        # Importing the same local catalog again finds nothing new.
+        again = import_lines(store, lines([*provincial, *local]))
+        assert again.deviations == 0
+        # Fixing the local name resolves that deviation.
+        import_lines(store, lines([replace(local[0], name="食品经营许可")]))
+        [xuanwu] = store.conformance()
+        assert xuanwu.by_field == {"legal_basis": 1}
+
+    def test_an_implementation_of_an_unknown_standard_is_a_deviation(self, open_store: Any) -> None:
+        store = open_store("320102")
+        report = import_lines(store, lines(sample_items(XUANWU)[:1]))
+        assert report.deviations == 1
+        [xuanwu] = store.conformance()
+        assert xuanwu.by_field == {"basic_code": 1}
+
+    def test_guides_are_versioned_and_announced(self, county: CatalogStore) -> None:
+        code = sample_items(XUANWU)[0].implementation_code
+        first = county.publish_guide(Guide(code, materials=(GuideMaterial("申请书"),)))
+        second = county.publish_guide(
+            Guide(code, materials=(GuideMaterial("申请书"), GuideMaterial("营业执照")))
+        )
+        assert (first.version, second.version) == (1, 2)
+        guide, _item = county.guide(code)
+        assert [m.name for m in guide.materials] == ["申请书", "营业执照"]
+        assert [e.data["version"] for e in self.events(county, "guide.published")] == [1, 2]
+        with pytest.raises(FailedPrecondition, match="unchanged"):
+            county.publish_guide(
+                Guide(code, materials=(GuideMaterial("申请书"), GuideMaterial("营业执照")))
+            )
+        with pytest.raises(NotFound, match="has no service guide"):
+            county.guide(sample_items(XUANWU)[1].implementation_code)
+
+
+def _json(record: Any) -> dict[str, Any]:
+    from services.catalog.records import to_json
+
+    return to_json(record)
+
+
+class TestSqliteCatalog(CatalogSuite):
+    @pytest.fixture
+    def url_for(self, tmp_path: Path) -> Any:
+        counter = iter(range(100))
+        return lambda code: f"sqlite:///{tmp_path}/catalog-{code}-{next(counter)}.db"
+
+
+@pytest.mark.postgres
+class TestPostgresCatalog(CatalogSuite):
+    @pytest.fixture
+    def url_for(self, postgres_admin: str, request: pytest.FixtureRequest) -> Iterator[Any]:
+        from contextlib import ExitStack
+
+        from tests.support.infra import fresh_database
+
+        with ExitStack() as stack:
+            yield lambda code: stack.enter_context(fresh_database(postgres_admin, f"cat{code}"))

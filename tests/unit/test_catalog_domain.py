@@ -1,0 +1,388 @@
+"""Catalog rules: item values, 三级四同, revisions, deviations and search tokens."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from services.catalog import domain
+from services.catalog.domain import Fee, Guide, GuideMaterial, Item, Material, Standard
+from services.catalog.sample import department_code, sample_items, sample_records
+from services.contract.errors import FieldViolation
+from services.contract.identifiers import check_basic_code, check_implementation_code, check_uscc
+from services.contract.schemas import default_registry
+from services.platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.platform.node import division
+
+PROVINCE = division("320000")
+NANJING = division("320100")
+XUANWU = division("320102")
+LEVELS = [PROVINCE, NANJING, XUANWU]
+
+
+def food_licence(node: Any = XUANWU) -> Item:
+    """食品经营许可 as implemented at `node`: the valid baseline."""
+    return sample_items(node)[0]
+
+
+OTHER = sample_items(XUANWU)[1]  # 道路旅客运输经营许可, 玄武区交通运输局
+STANDARD = food_licence(PROVINCE).standard
+
+
+def refusals(item: Item) -> list[tuple[str, str]]:
+    return [(v.field, v.reason) for v in domain.item_violations(item)]
+
+
+# -- the sample catalog ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("node", LEVELS, ids=lambda d: d.code)
+def test_every_sample_item_is_valid_and_checksummed_at_its_node(node: Any) -> None:
+    for item in sample_items(node):
+        assert domain.item_violations(item) == []
+        check_basic_code(item.basic_code)
+        code = check_implementation_code(item.implementation_code)
+        assert code.uscc.value == item.department_code
+        assert check_uscc(item.department_code).division == node.code
+        assert (item.level, item.division) == (node.level, node.code)
+
+
+def test_the_same_basic_codes_and_standard_fields_hold_at_every_level() -> None:
+    standards = [[i.standard for i in sample_items(node)] for node in LEVELS]
+    assert standards[0] == standards[1] == standards[2]
+
+
+def test_each_level_implements_through_its_own_department() -> None:
+    assert food_licence(PROVINCE).department_name == "江苏省市场监督管理局"
+    assert food_licence(NANJING).department_name == "南京市市场监督管理局"
+    assert food_licence(XUANWU).department_name == "玄武区市场监督管理局"
+    assert food_licence(XUANWU).department_code == department_code(XUANWU, "market")
+
+
+def test_a_county_sample_brings_the_provincial_standards_with_it() -> None:
+    records = sample_records(XUANWU)
+    items = [r for r in records if isinstance(r, Item)]
+    assert [i.division for i in items] == ["320000"] * 5 + ["320102"] * 5
+    assert len(records) == 20  # 10 departments, 10 items
+
+
+def test_item_events_validate_against_the_contract() -> None:
+    registry = default_registry()
+    for item in sample_items(XUANWU):
+        registry.validate("item.published", 1, item.event_data())
+
+
+# -- value rules -------------------------------------------------------------------------------
+
+RULES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
+    (
+        "short basic code",
+        {"basic_code": "01123001000"},
+        [("basic_code", "must be 12 characters, got 11")],
+    ),
+    (
+        "malformed implementation code",
+        {"implementation_code": "11320102767342276U"},
+        [("implementation_code", "must be 31 to 36 characters, got 18")],
+    ),
+    (
+        "implementation code of another basic code",
+        {"basic_code": OTHER.basic_code, "type_code": "01"},
+        [("implementation_code", "embeds basic code 011230010000, not 010610020000")],
+    ),
+    (
+        "unknown type code",
+        {"type_code": "99"},
+        [
+            (
+                "type_code",
+                "must be a national item type code (01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)",
+            )
+        ],
+    ),
+    (
+        "type the basic code contradicts",
+        {"type_code": "20"},
+        [("type_code", "is 20 but the basic code says 01")],
+    ),
+    ("blank name", {"name": "  "}, [("name", "must be 1 to 200 characters")]),
+    ("long name", {"name": "许" * 201}, [("name", "must be 1 to 200 characters")]),
+    (
+        "power without a legal basis",
+        {"legal_basis": " "},
+        [("legal_basis", "is required (设定依据): no power without a legal basis")],
+    ),
+    ("unknown level", {"level": "village"}, [("level", "must be one of province, city, county")]),
+    ("unknown kind", {"kind": "other"}, [("kind", "must be one of power, convenience")]),
+    (
+        "implemented by another department",
+        {"department_code": OTHER.department_code},
+        [("implementation_code", "must start with the implementing department's code")],
+    ),
+    ("blank department name", {"department_name": " "}, [("department_name", "is required")]),
+    (
+        "unknown case kind",
+        {"case_kind": "later"},
+        [("case_kind", "must be immediate (即办件) or promised (承诺件)")],
+    ),
+    (
+        "limits out of range",
+        {"legal_limit_days": 366, "promised_limit_days": -1},
+        [
+            ("legal_limit_days", "must be a whole number of working days from 0 to 365"),
+            ("promised_limit_days", "must be a whole number of working days from 0 to 365"),
+        ],
+    ),
+    (
+        "promise longer than the law",
+        {"legal_limit_days": 5, "promised_limit_days": 10},
+        [("promised_limit_days", "must not be longer than the legal time limit")],
+    ),
+    (
+        "an immediate case with a promise",
+        {"case_kind": "immediate", "legal_limit_days": 5, "promised_limit_days": 3},
+        [("promised_limit_days", "must be 0 for an immediate case (即办件)")],
+    ),
+    (
+        "unnamed materials",
+        {"materials": (Material(""), Material("营业执照复印件"), Material(" ", False))},
+        [("materials.0.name", "is required"), ("materials.2.name", "is required")],
+    ),
+    ("unnamed fee", {"fees": (Fee("", "10 元"),)}, [("fees.0.item", "is required")]),
+]
+
+
+@pytest.mark.parametrize(("change", "expected"), [r[1:] for r in RULES], ids=[r[0] for r in RULES])
+def test_each_item_rule_names_its_field_and_reason(
+    change: dict[str, Any], expected: list[tuple[str, str]]
+) -> None:
+    assert refusals(replace(food_licence(), **change)) == expected
+
+
+def test_every_problem_of_an_item_is_reported_at_once() -> None:
+    item = replace(food_licence(), name="", legal_basis="", case_kind="x")
+    assert [f for f, _ in refusals(item)] == ["name", "legal_basis", "case_kind"]
+
+
+def test_a_convenience_item_needs_no_legal_basis() -> None:
+    assert refusals(replace(food_licence(), kind="convenience", legal_basis="")) == []
+
+
+# -- 三级四同 ----------------------------------------------------------------------------------
+
+
+def test_only_the_province_defines_items() -> None:
+    with pytest.raises(FailedPrecondition, match="only the province node defines standard items"):
+        domain.define(food_licence(XUANWU), "county", "320102")
+    assert domain.define(food_licence(PROVINCE), "province", "320000") == food_licence(PROVINCE)
+
+
+def test_an_implementation_copies_empty_standard_fields_from_the_standard() -> None:
+    bare = replace(food_licence(), name="", type_code="", legal_basis="")
+    implemented = domain.implement(bare, replace(STANDARD, version=3), "county", "320102")
+    assert (implemented.name, implemented.type_code, implemented.legal_basis) == (
+        "食品经营许可",
+        "01",
+        "《中华人民共和国食品安全法》第三十五条",
+    )
+    assert implemented.standard_version == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "食品经营许可（县级）"),
+        ("type_code", "20"),
+        ("legal_basis", "《玄武区食品管理办法》第三条"),
+    ],
+)
+def test_a_local_implementation_cannot_change_a_standard_field(field: str, value: str) -> None:
+    with pytest.raises(FailedPrecondition) as info:
+        domain.implement(replace(food_licence(), **{field: value}), STANDARD, "county", "320102")
+    assert str(info.value) == (
+        f"{field} is a standard field (三级四同): the province defines it as "
+        f"{STANDARD.field(field)!r}; leave it empty or give the same value"
+    )
+
+
+def test_an_implementation_needs_a_published_standard() -> None:
+    with pytest.raises(
+        NotFound, match="no published provincial standard with basic_code 011230010000"
+    ):
+        domain.implement(food_licence(), None, "county", "320102")
+    with pytest.raises(NotFound):
+        domain.implement(food_licence(), replace(STANDARD, status="revoked"), "county", "320102")
+
+
+def test_an_item_is_implemented_at_its_own_node_only() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.implement(food_licence(NANJING), STANDARD, "county", "320102")
+    assert [(v.field, v.reason) for v in info.value.violations] == [
+        ("level", "must be county, the level of this node"),
+        ("division", "must be 320102, the division of this node"),
+    ]
+
+
+@pytest.mark.parametrize("field", ["name", "type_code", "legal_basis"])
+def test_a_county_revision_of_a_standard_field_is_refused_naming_it(field: str) -> None:
+    with pytest.raises(FailedPrecondition) as info:
+        domain.revise(food_licence(), {field: "x"}, "county")
+    assert str(info.value) == (
+        f"{field} is a standard field (三级四同): only the province node defines it; "
+        "this node is county"
+    )
+
+
+def test_a_county_may_revise_its_implementation_fields() -> None:
+    revised = domain.revise(
+        food_licence(), {"promised_limit_days": 5, "address": "玄武大道 1 号"}, "county"
+    )
+    assert (revised.version, revised.promised_limit_days, revised.address) == (
+        2,
+        5,
+        "玄武大道 1 号",
+    )
+    assert domain.changed_fields(food_licence(), revised) == ["promised_limit_days", "address"]
+
+
+def test_the_province_may_revise_a_standard_field() -> None:
+    revised = domain.revise(
+        food_licence(PROVINCE),
+        {"legal_basis": "《中华人民共和国食品安全法》第三十五条、第三十七条"},
+        "province",
+    )
+    assert revised.version == 2
+
+
+def test_codes_and_placement_are_never_revised() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.revise(
+            food_licence(), {"basic_code": "011230020000", "division": "320104"}, "county"
+        )
+    assert [v.field for v in info.value.violations] == ["basic_code", "division"]
+
+
+def test_a_revision_that_changes_nothing_is_refused() -> None:
+    with pytest.raises(FailedPrecondition, match="nothing to revise"):
+        domain.revise(food_licence(), {"name": "食品经营许可"}, "county")
+
+
+def test_a_revision_must_still_be_valid() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.revise(food_licence(), {"promised_limit_days": 30}, "county")
+    assert [v.field for v in info.value.violations] == ["promised_limit_days"]
+
+
+def test_revoked_items_cannot_be_revised_or_revoked_again() -> None:
+    revoked = domain.revoke(food_licence())
+    assert (revoked.status, revoked.version) == ("revoked", 2)
+    with pytest.raises(FailedPrecondition, match="is revoked"):
+        domain.revise(revoked, {"address": "x"}, "county")
+    with pytest.raises(FailedPrecondition, match="already revoked"):
+        domain.revoke(revoked)
+
+
+def test_only_a_draft_is_published_from_draft() -> None:
+    published = domain.publish_draft(replace(food_licence(), status="draft"))
+    assert (published.status, published.version) == ("published", 2)
+    with pytest.raises(FailedPrecondition, match="is published, not a draft"):
+        domain.publish_draft(food_licence())
+
+
+# -- deviations ------------------------------------------------------------------------------
+
+
+def test_a_conforming_implementation_has_no_deviation() -> None:
+    assert domain.deviations(food_licence(), STANDARD) == []
+
+
+def test_each_differing_standard_field_is_one_deviation() -> None:
+    local = replace(
+        food_licence(), name="食品经营许可证核发", legal_basis="《江苏省食品小作坊条例》"
+    )
+    found = domain.deviations(local, STANDARD)
+    assert [(d.field, d.standard_value, d.local_value) for d in found] == [
+        ("name", "食品经营许可", "食品经营许可证核发"),
+        ("legal_basis", "《中华人民共和国食品安全法》第三十五条", "《江苏省食品小作坊条例》"),
+    ]
+    assert {(d.division, d.department_code) for d in found} == {("320102", local.department_code)}
+
+
+def test_an_implementation_of_an_unknown_standard_is_a_basic_code_deviation() -> None:
+    [found] = domain.deviations(food_licence(), None)
+    assert (found.field, found.standard_value, found.local_value) == (
+        "basic_code",
+        "",
+        "011230010000",
+    )
+
+
+# -- guides ----------------------------------------------------------------------------------
+
+
+def test_a_guide_names_each_bad_field() -> None:
+    guide = Guide(
+        implementation_code=food_licence().implementation_code,
+        service_object=("company",),
+        online_depth=5,
+        visits=-1,
+        materials=(GuideMaterial("", copies=-2),),
+        collaborating_departments=("11320102767342276A",),
+    )
+    assert [v.field for v in domain.guide_violations(guide)] == [
+        "service_object",
+        "online_depth",
+        "visits",
+        "materials.0.name",
+        "materials.0.copies",
+        "collaborating_departments.0",
+    ]
+
+
+def test_guide_events_validate_against_the_contract() -> None:
+    guide = Guide(food_licence().implementation_code, materials=(GuideMaterial("申请书"),))
+    default_registry().validate("guide.published", 1, guide.event_data(food_licence()))
+
+
+# -- search ----------------------------------------------------------------------------------
+
+
+def test_chinese_is_indexed_one_character_per_token_and_latin_by_word() -> None:
+    assert domain.search_tokens("食品经营许可（ICP 备案）2024") == [
+        "食",
+        "品",
+        "经",
+        "营",
+        "许",
+        "可",
+        "icp",
+        "备",
+        "案",
+        "2024",
+    ]
+
+
+def test_a_query_is_validated_naming_each_bad_filter() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.parse_query("！？", type_code="99", level="town", page_size=500, division="32")
+    assert [(v.field, v.reason) for v in info.value.violations] == [
+        ("type_code", "is not a national item type code"),
+        ("level", "must be one of province, city, county"),
+        ("page_size", "must be between 0 and 200"),
+        ("division", "must be a 6-digit division code"),
+        ("text", "has no letters, digits or Chinese characters"),
+    ]
+
+
+def test_codes_are_recognised_for_exact_lookup() -> None:
+    assert domain.looks_like_code("011230010000")
+    assert domain.looks_like_code(food_licence().implementation_code)
+    assert not domain.looks_like_code("食品")
+    assert not domain.looks_like_code("01123")
+
+
+def test_standard_fields_read_by_name() -> None:
+    assert Standard("011230010000", "食品经营许可", "01", "x").field("type_code") == "01"
+    assert FieldViolation("a", "b") == FieldViolation("a", "b")
