@@ -115,6 +115,8 @@ class Line:
     number: int
     record: Record | None
     error: RecordError | None = None
+    prepared: Any = None
+    """Work done ahead of the store for this record (see `store.prepare`), or None."""
 
 
 # -- reading -------------------------------------------------------------------------------

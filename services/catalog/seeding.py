@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.catalog.importer import ImportReport, Progress, import_lines
+from services.catalog.importer import ImportReport, Progress, import_generated, import_lines
 from services.catalog.records import Line, Record
 from services.catalog.store import CatalogStore
 
@@ -33,6 +33,8 @@ def seed_catalog(
     """Import `seed` if the catalog is empty; None if there was nothing to do."""
     if seed == "none" or store.count():
         return None
+    if seed == "province":  # 160,000 records: generated and prepared in a second process
+        return import_generated(store, "province", SEED_NUMBER, progress=progress)
     records, _ = seed_records(seed, store)
     lines = (Line(number, record) for number, record in enumerate(records, start=1))
     return import_lines(store, lines, progress=progress)

@@ -121,8 +121,11 @@ items = Table(
     Column("reason", Text, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )
-Index("items_by_division", items.c.division, items.c.implementation_code)
-Index("items_by_type", items.c.type_code, items.c.implementation_code)
+# Single-column indexes list their rows in id order too (the id is the row id), which is
+# the order search pages in: a filter-driven search stops after one page.
+Index("items_by_division", items.c.division)
+Index("items_by_type", items.c.type_code)
+Index("items_by_level", items.c.level)
 
 item_history = Table(
     "item_history",
@@ -182,13 +185,19 @@ Index(
 # Full-text search over one token per Chinese character (see domain.search_tokens):
 # SQLite FTS5 kept in step by triggers; PostgreSQL a GIN index over a 'simple' tsvector.
 _SQLITE_SEARCH = [
-    "CREATE VIRTUAL TABLE IF NOT EXISTS item_search USING fts5(tokens, tokenize='unicode61')",
+    # An external-content index: the tokens live once, in items.search.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS item_search USING fts5("
+    "search, content='items', content_rowid='id', tokenize='unicode61')",
     "CREATE TRIGGER IF NOT EXISTS item_search_insert AFTER INSERT ON items BEGIN "
-    "INSERT INTO item_search(rowid, tokens) VALUES (new.id, new.search); END",
+    "INSERT INTO item_search(rowid, search) VALUES (new.id, new.search); END",
     "CREATE TRIGGER IF NOT EXISTS item_search_delete AFTER DELETE ON items BEGIN "
-    "DELETE FROM item_search WHERE rowid = old.id; END",
+    "INSERT INTO item_search(item_search, rowid, search) VALUES ('delete', old.id, old.search); "
+    "END",
     "CREATE TRIGGER IF NOT EXISTS item_search_update AFTER UPDATE OF search ON items BEGIN "
-    "UPDATE item_search SET tokens = new.search WHERE rowid = old.id; END",
+    "INSERT INTO item_search(item_search, rowid, search) VALUES ('delete', old.id, old.search); "
+    "INSERT INTO item_search(rowid, search) VALUES (new.id, new.search); END",
+    # How many items hold each token: lets search choose between its two plans.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS item_search_vocab USING fts5vocab(item_search, 'row')",
 ]
 for _statement in _SQLITE_SEARCH:
     event.listen(items, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
@@ -334,54 +343,100 @@ class CatalogStore:
             return self._standard(conn, basic_code)
 
     def search(self, query: Query) -> tuple[list[Item], str]:
-        """Items matching `query`, ordered by implementation code; returns (page, token)."""
-        conditions = []
-        if query.text and domain.looks_like_code(query.text):
-            conditions.append(
-                or_(items.c.implementation_code == query.text, items.c.basic_code == query.text)
-            )
-        elif query.tokens:
-            conditions.append(self._matches(query.tokens))
-        for column, value in (
-            (items.c.department_code, query.department_code),
-            (items.c.type_code, query.type_code),
-            (items.c.level, query.level),
-            (items.c.division, query.division),
-            (items.c.kind, query.kind),
-            (items.c.status, query.status),
-        ):
-            if value:
-                conditions.append(column == value)
-        if query.after:
-            conditions.append(items.c.implementation_code > query.after)
-        statement = (
-            select(items)
-            .where(*conditions)
-            .order_by(items.c.implementation_code)
-            .limit(query.page_size + 1)
-        )
-        with self.db.read() as conn:
-            found = [_item(r._mapping) for r in conn.execute(statement)]
-        more = len(found) > query.page_size
-        found = found[: query.page_size]
-        return found, (found[-1].implementation_code if more and found else "")
+        """Items matching `query`, in catalog order (the order they were added); returns the
+        page and the token of the next one ("" at the end).
 
-    def _matches(self, tokens: Sequence[str]) -> Any:
-        phrase = " ".join(tokens)
-        if self.db.dialect == "sqlite":
-            # FTS5 phrase query: the tokens adjacent and in order.
-            return items.c.id.in_(
-                text("SELECT rowid FROM item_search WHERE item_search MATCH :phrase").bindparams(
-                    phrase=f'"{phrase}"'
-                )
+        Two plans, chosen per query: driven by the text index (it yields matches in catalog
+        order, so a page stops early however common the words), or, when a division or
+        department filter is narrower than the words, driven by that filter's index with the
+        phrase checked on each row. Either way a page costs about the same.
+        """
+        after = _page_position(query.after)
+        filters = {
+            name: value
+            for name, value in (
+                ("department_code", query.department_code),
+                ("type_code", query.type_code),
+                ("level", query.level),
+                ("division", query.division),
+                ("kind", query.kind),
+                ("status", query.status),
             )
-        vector = func.to_tsvector(literal_column("'simple'"), items.c.search)
-        return vector.op("@@")(func.phraseto_tsquery(literal_column("'simple'"), phrase))
+            if value
+        }
+        limit = query.page_size + 1
+        with self.db.read() as conn:
+            if query.text and domain.looks_like_code(query.text):
+                code = query.text
+                condition = or_(items.c.implementation_code == code, items.c.basic_code == code)
+                rows = self._page(conn, filters, after, limit, condition)
+            elif query.tokens:
+                phrase = " ".join(query.tokens)
+                narrow = "division" in filters or "department_code" in filters
+                if narrow and self._token_breadth(conn, query.tokens) > self.NARROW_FILTER:
+                    padded = literal_column("' '") + items.c.search + literal_column("' '")
+                    condition = padded.contains(f" {phrase} ", autoescape=True)
+                    rows = self._page(conn, filters, after, limit, condition)
+                elif self.db.dialect == "sqlite":
+                    rows = self._page_by_text_index(conn, phrase, filters, after, limit)
+                else:
+                    vector = func.to_tsvector(literal_column("'simple'"), items.c.search)
+                    condition = vector.op("@@")(
+                        func.phraseto_tsquery(literal_column("'simple'"), phrase)
+                    )
+                    rows = self._page(conn, filters, after, limit, condition)
+            else:
+                rows = self._page(conn, filters, after, limit, None)
+        found = [_item(r._mapping) for r in rows[: query.page_size]]
+        more = len(rows) > query.page_size
+        return found, (str(rows[query.page_size - 1].id) if more else "")
+
+    NARROW_FILTER = 20_000
+    """Above this many items per token, a division or department filter drives the search."""
+
+    def _page(
+        self, conn: Connection, filters: dict[str, str], after: int, limit: int, condition: Any
+    ) -> list[Any]:
+        statement = select(items).where(*(items.c[n] == v for n, v in filters.items()))
+        if condition is not None:
+            statement = statement.where(condition)
+        if after:
+            statement = statement.where(items.c.id > after)
+        return list(conn.execute(statement.order_by(items.c.id).limit(limit)).all())
+
+    def _page_by_text_index(
+        self, conn: Connection, phrase: str, filters: dict[str, str], after: int, limit: int
+    ) -> list[Any]:
+        """SQLite: scan the FTS5 matches in row id order and stop after one page. CROSS JOIN
+        is how SQLite is told to keep that join order (its planner would otherwise probe the
+        text index once per row of a filter's index)."""
+        where = ["item_search MATCH :phrase", "item_search.rowid > :after"]
+        where += [f"items.{name} = :{name}" for name in filters]  # names from a fixed list
+        statement = text(
+            "SELECT items.* FROM item_search CROSS JOIN items ON items.id = item_search.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY item_search.rowid LIMIT :limit"
+        )
+        params = {"phrase": f'"{phrase}"', "after": after, "limit": limit, **filters}
+        return list(conn.execute(statement, params).all())
+
+    def _token_breadth(self, conn: Connection, tokens: Sequence[str]) -> int:
+        """How many items hold the rarest of `tokens` (an upper bound on the matches)."""
+        if self.db.dialect != "sqlite":
+            return self.NARROW_FILTER + 1  # no cheap estimate: let the filter drive
+        counts = conn.execute(
+            text("SELECT term, doc FROM item_search_vocab WHERE term IN :terms").bindparams(
+                bindparam("terms", expanding=True)
+            ),
+            {"terms": list(set(tokens))},
+        ).all()
+        if len(counts) < len(set(tokens)):
+            return 0  # a token no item holds: nothing matches, any plan is instant
+        return min(doc for _, doc in counts)
 
     def list(
         self, *, department_code: str = "", type_code: str = "", division: str = "", kind: str = ""
     ) -> Iterator[Item]:
-        """Every item matching the filters, in code order, read page by page."""
+        """Every item matching the filters, in catalog order, read page by page."""
         after = ""
         while True:
             page, token = self.search(
@@ -663,7 +718,9 @@ class CatalogStore:
         with self.db.transaction() as tx:
             events: list[tuple[str, dict[str, Any], str | None]] = []
             depts = [ln for ln in lines if isinstance(ln.record, Department)]
-            item_lines = [ln for ln in lines if isinstance(ln.record, Item)]
+            item_lines = [
+                ln for ln in lines if isinstance(ln.record, Item) or ln.prepared is not None
+            ]
             guide_lines = [ln for ln in lines if isinstance(ln.record, Guide)]
             self._import_departments(tx.conn, depts, result)
             self._import_items(tx, item_lines, seen, result, events)
@@ -734,77 +791,82 @@ class CatalogStore:
         if not lines:
             return
         conn = tx.conn
-        valid: list[tuple[int, Item, str]] = []
+        valid: list[Prepared] = []
         for line in lines:
-            item = line.record
-            assert isinstance(item, Item)
-            problems = domain.item_violations(item)
-            if item.implementation_code in seen:
-                problems.insert(
-                    0, FieldViolation("implementation_code", "appears more than once in the file")
-                )
+            prepared: Prepared = line.prepared or prepare(line.record, self.node.code)  # type: ignore[arg-type]
+            code = prepared.row["implementation_code"]
+            problems = list(prepared.problems)
+            if code in seen:
+                problems.insert(0, ("implementation_code", "appears more than once in the file"))
             if problems:
-                result.rejected.append((line.number, problems[0].field, problems[0].reason))
+                result.rejected.append((line.number, *problems[0]))
                 continue
-            seen.add(item.implementation_code)
-            valid.append((line.number, item, _hash(to_json(item) | {"version": 0})))
-        codes = [item.implementation_code for _, item, _ in valid]
+            seen.add(code)
+            valid.append(prepared)
         existing = {
             row.implementation_code: row
-            for row in conn.execute(select(items).where(items.c.implementation_code.in_(codes)))
+            for row in conn.execute(
+                select(items).where(items.c.implementation_code.in_([p.code for p in valid]))
+            )
         }
-        basic_codes = {item.basic_code for _, item, _ in valid}
+        power = [p for p in valid if p.row["kind"] == "power"]
         known = {
             row.basic_code: Standard(
                 row.basic_code, row.name, row.type_code, row.legal_basis, row.version, row.status
             )
             for row in conn.execute(
-                select(standards).where(standards.c.basic_code.in_(basic_codes))
+                select(standards).where(
+                    standards.c.basic_code.in_({p.row["basic_code"] for p in power})
+                )
             )
         }
-        new_items: list[tuple[Item, str]] = []
+        new_items: list[tuple[Item | None, dict[str, Any], str]] = []
         new_standards: dict[str, Standard] = {}
         to_check: list[Item] = []
-        for _number, item, digest in valid:
-            local = item.division == self.node.code
-            if item.level == "province" and item.kind == "power":
+        for prepared in valid:
+            row = prepared.row
+            local = row["local"]
+            # Most lines (other divisions' convenience items) never need an Item built.
+            item: Item | None = None
+            if row["kind"] == "power":
+                item = prepared.item
                 standard = known.get(item.basic_code)
-                if (
-                    standard is None
-                    or standard.field("name") != item.name
-                    or (
-                        standard.type_code,
-                        standard.legal_basis,
-                    )
-                    != (item.type_code, item.legal_basis)
-                ):
-                    version = (standard.version + 1) if standard else 1
-                    standard = Standard(
-                        item.basic_code, item.name, item.type_code, item.legal_basis, version
-                    )
-                    known[item.basic_code] = standard
-                    new_standards[item.basic_code] = standard
-                item = replace(item, standard_version=standard.version)
-            elif item.kind == "power":
-                standard = known.get(item.basic_code)
-                item = replace(item, standard_version=standard.version if standard else 1)
-                to_check.append(item)
-            before = existing.get(item.implementation_code)
+                if item.level == "province":
+                    if standard is None or standard != replace(
+                        item.standard, version=standard.version, status=standard.status
+                    ):
+                        standard = Standard(
+                            item.basic_code,
+                            item.name,
+                            item.type_code,
+                            item.legal_basis,
+                            (standard.version + 1) if standard else 1,
+                        )
+                        known[item.basic_code] = standard
+                        new_standards[item.basic_code] = standard
+                    item = replace(item, standard_version=standard.version)
+                else:
+                    item = replace(item, standard_version=standard.version if standard else 1)
+                    to_check.append(item)
+            before = existing.get(prepared.code)
             if before is None:
-                new_items.append((item, digest))
-                if local and item.status != "draft":
+                new_items.append((item, row, prepared.digest))
+                if local and row["status"] != "draft":
+                    item = item or prepared.item
                     events.append(
                         (names.ITEM_PUBLISHED, item.event_data(), item.implementation_code)
                     )
                 result.created += 1
-            elif before.content_hash == digest:
+            elif before.content_hash == prepared.digest:
                 result.unchanged += 1
             else:
                 current = _item(before._mapping)
-                revised = replace(item, version=current.version + 1)
+                revised = replace(item or prepared.item, version=current.version + 1)
                 changed = domain.changed_fields(current, revised)
                 change = "revoked" if revised.status == "revoked" else "revised"
-                self._replace(tx, current, revised, change, changed, "import", digest=digest)
+                self._replace(
+                    tx, current, revised, change, changed, "import", digest=prepared.digest
+                )
                 if local and revised.status == "revoked":
                     events.append(
                         (
@@ -822,12 +884,10 @@ class CatalogStore:
                         )
                     )
                 result.updated += 1
-        for standard in new_standards.values():
-            self._put_standard(conn, standard)
+        self._put_standards(conn, list(new_standards.values()))
         if new_items:
-            self._insert_items(
-                tx, [i for i, _ in new_items], change="published", digests=[d for _, d in new_items]
-            )
+            self._insert_rows(tx, new_items, change="published")
+
         result.by_record["item"] = result.by_record.get("item", 0) + len(valid)
         found = self._record_deviations(tx, to_check, known)
         result.deviations += len(found)
@@ -875,28 +935,31 @@ class CatalogStore:
 
     # -- writing helpers -------------------------------------------------------------------
 
-    def _insert_items(
-        self,
-        tx: Tx,
-        new: Sequence[Item],
-        *,
-        change: str,
-        digests: Sequence[str] | None = None,
+    def _insert_items(self, tx: Tx, new: Sequence[Item], *, change: str) -> None:
+        self._insert_rows(
+            tx,
+            [(item, row, _digest(row)) for item in new for row in [_row(item, self.node.code)]],
+            change=change,
+        )
+
+    def _insert_rows(
+        self, tx: Tx, new: Sequence[tuple[Item | None, dict[str, Any], str]], *, change: str
     ) -> None:
-        rows = []
-        for index, item in enumerate(new):
-            digest = digests[index] if digests else _hash(to_json(item) | {"version": 0})
-            rows.append(
-                _row(item, self.node.code)
-                | {
-                    "content_hash": digest,
-                    "change": change,
-                    "changed_fields": "[]",
-                    "reason": "",
-                    "changed_at": tx.now,
-                }
-            )
-        tx.conn.execute(insert(items), rows)
+        """Insert new items from their rows; `Item` (when the caller built one) supplies the
+        standard version it follows."""
+        rows = [
+            row
+            | {
+                "standard_version": item.standard_version if item else row["standard_version"],
+                "content_hash": digest,
+                "change": change,
+                "changed_fields": "[]",
+                "reason": "",
+                "changed_at": tx.now,
+            }
+            for item, row, digest in new
+        ]
+        self.db.bulk_insert(tx.conn, items, rows)
 
     def _replace(
         self,
@@ -926,8 +989,9 @@ class CatalogStore:
                 changed_at=old.changed_at,
             )
         )
-        values = _row(new, self.node.code) | {
-            "content_hash": digest or _hash(to_json(new) | {"version": 0}),
+        row = _row(new, self.node.code)
+        values = row | {
+            "content_hash": digest or _digest(row),
             "change": change,
             "changed_fields": json.dumps(list(changed)),
             "reason": reason,
@@ -941,20 +1005,34 @@ class CatalogStore:
         )
 
     def _put_standard(self, conn: Connection, standard: Standard) -> None:
-        row = {
-            "basic_code": standard.basic_code,
-            "name": standard.name,
-            "type_code": standard.type_code,
-            "legal_basis": standard.legal_basis,
-            "version": standard.version,
-            "status": standard.status,
-        }
-        statement = self.db.upsert(standards).values(**row)
+        self._put_standards(conn, [standard])
+
+    def _put_standards(self, conn: Connection, new: Sequence[Standard]) -> None:
+        """Insert or replace standards, in one statement."""
+        if not new:
+            return
+        statement = self.db.upsert(standards)
         statement = statement.on_conflict_do_update(
             index_elements=[standards.c.basic_code],
-            set_={k: v for k, v in row.items() if k != "basic_code"},
+            set_={
+                name: getattr(statement.excluded, name)
+                for name in ("name", "type_code", "legal_basis", "version", "status")
+            },
         )
-        conn.execute(statement)
+        conn.execute(
+            statement,
+            [
+                {
+                    "basic_code": s.basic_code,
+                    "name": s.name,
+                    "type_code": s.type_code,
+                    "legal_basis": s.legal_basis,
+                    "version": s.version,
+                    "status": s.status,
+                }
+                for s in new
+            ],
+        )
 
     def _put_guides(
         self,
@@ -1215,6 +1293,14 @@ class CatalogStore:
         )
 
 
+def _page_position(token: str) -> int:
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise InvalidArgument.single("page_token", "is not a token this API returned")
+    return int(token)
+
+
 def division_name(code: str) -> str:
     found = divisions().get(code)
     return found.name if found else ""
@@ -1233,6 +1319,103 @@ def _department_violations(dept: Department) -> list[FieldViolation]:
     if not dept.name.strip() or len(dept.name) > 200:
         problems.append(FieldViolation("name", "must be 1 to 200 characters"))
     return problems
+
+
+_DIGESTED = (
+    "basic_code",
+    "name",
+    "type_code",
+    "legal_basis",
+    "kind",
+    "level",
+    "division",
+    "department_code",
+    "department_name",
+    "status",
+    "case_kind",
+    "legal_limit_days",
+    "promised_limit_days",
+    "address",
+    "materials",
+    "fees",
+)
+
+
+ROW_COLUMNS = (
+    "implementation_code",
+    "basic_code",
+    "name",
+    "type_code",
+    "legal_basis",
+    "kind",
+    "level",
+    "division",
+    "department_code",
+    "department_name",
+    "status",
+    "version",
+    "standard_version",
+    "case_kind",
+    "legal_limit_days",
+    "promised_limit_days",
+    "address",
+    "materials",
+    "fees",
+    "search",
+    "local",
+)
+
+
+class Prepared:
+    """What can be worked out about an item line without the store: its problems (field,
+    reason), its row and the digest of what it says. `import_file` prepares lines in a
+    reader process and ships them as plain tuples (`packed`), because unpickling
+    dataclasses would cost the writing process more than the database does. The `Item` is
+    built from the row only when the import logic needs one."""
+
+    __slots__ = ("_item", "digest", "problems", "row")
+
+    def __init__(
+        self,
+        problems: tuple[tuple[str, str], ...],
+        row: dict[str, Any],
+        digest: str,
+        item: Item | None = None,
+    ) -> None:
+        self.problems = problems
+        self.row = row
+        self.digest = digest
+        self._item = item
+
+    @property
+    def code(self) -> str:
+        return str(self.row["implementation_code"])
+
+    @property
+    def item(self) -> Item:
+        if self._item is None:
+            self._item = _item(self.row)
+        return self._item
+
+    def packed(self) -> tuple[Any, ...]:
+        return (self.problems, tuple(self.row[c] for c in ROW_COLUMNS), self.digest)
+
+    @classmethod
+    def unpacked(cls, packed: tuple[Any, ...]) -> Prepared:
+        problems, values, digest = packed
+        return cls(problems, dict(zip(ROW_COLUMNS, values, strict=True)), digest)
+
+
+def prepare(item: Item, node_division: str) -> Prepared:
+    row = _row(item, node_division)
+    problems = tuple((v.field, v.reason) for v in domain.item_violations(item))
+    return Prepared(problems, row, _digest(row), item)
+
+
+def _digest(row: dict[str, Any]) -> str:
+    """What an item says, as a hash: an import leaves an item alone when it is unchanged."""
+    text_row = "\x1f".join(str(row[name]) for name in _DIGESTED)
+    return hashlib.sha1(text_row.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def _hash(record: dict[str, Any]) -> str:

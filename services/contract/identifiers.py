@@ -43,6 +43,8 @@ being raised.  With the default, ``org_code_warning`` is always ``None``.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import re
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -116,9 +118,12 @@ def _require_str(value: object) -> str:
     return value
 
 
+_WHITESPACE: Final = re.compile(r"\s")
+
+
 def _require_text(value: object) -> str:
     text = _require_str(value)
-    if any(c.isspace() for c in text):
+    if _WHITESPACE.search(text):
         raise IdentifierError("contains whitespace")
     return text
 
@@ -129,8 +134,9 @@ def _upper(text: str) -> str:
 
 
 def _is_digits(text: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also accepts full-width and superscript digits."""
-    return bool(text) and all(c in _DIGITS for c in text)
+    """ASCII digits only: ``str.isdigit`` alone also accepts full-width and superscript
+    digits, hence ``isascii`` first."""
+    return text.isascii() and text.isdigit()
 
 
 # --------------------------------------------------------------------------- divisions
@@ -350,7 +356,12 @@ class CreditCode:
         return REGISTRATION_AUTHORITIES.get(self.registration_authority)
 
 
+_USCC_TEXT: Final = re.compile(r"[0-9A-HJ-NPQRTUWXY]*")
+
+
 def _check_uscc_chars(text: str) -> None:
+    if _USCC_TEXT.fullmatch(text):
+        return
     for position, char in enumerate(text, start=1):
         if char in _USCC_FORBIDDEN:
             raise IdentifierError(
@@ -367,11 +378,16 @@ def uscc_check_char(first17: str) -> str:
     if len(text) != 17:
         raise IdentifierError(f"must be 17 characters, got {len(text)}")
     _check_uscc_chars(text)
-    total = sum(_USCC_VALUES[c] * w for c, w in zip(text, _USCC_WEIGHTS, strict=True))
+    return _uscc_check(text)
+
+
+def _uscc_check(first17: str) -> str:
+    total = sum(_USCC_VALUES[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     # 31 - 0 would be 31, outside the alphabet; the outer mod maps it to 0.
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
+@functools.lru_cache(maxsize=65536)
 def check_uscc(value: str, *, strict_org_code: bool = True) -> CreditCode:
     """Validate an 18-character unified social credit code (GB 32100).
 
@@ -388,7 +404,7 @@ def check_uscc(value: str, *, strict_org_code: bool = True) -> CreditCode:
         raise IdentifierError(f"division part {division} must be 6 digits")
     if division != _NATIONAL_DIVISION:
         check_division_code(division)
-    expected = uscc_check_char(text[:17])
+    expected = _uscc_check(text[:17])
     if text[17] != expected:
         raise IdentifierError(f"check character is {text[17]}, expected {expected}")
 
@@ -500,6 +516,10 @@ class CodeScheme(Protocol):
 
     def parse_basic(self, value: str) -> BasicCode: ...
 
+    def __hash__(self) -> int:
+        """Schemes are hashable: parsed basic codes are cached per scheme."""
+        ...
+
 
 @dataclass(frozen=True)
 class NationalScheme:
@@ -572,8 +592,11 @@ def _resolve_scheme(scheme: str | CodeScheme) -> CodeScheme:
         raise IdentifierError(f"unknown code scheme {scheme!r} (known: {known})") from None
 
 
+@functools.lru_cache(maxsize=65536)
 def check_basic_code(value: str, scheme: str | CodeScheme = "national") -> BasicCode:
-    """Validate a basic item code (基本编码) under ``scheme`` (a name or a scheme object)."""
+    """Validate a basic item code (基本编码) under ``scheme`` (a name or a scheme object).
+
+    Cached: a catalog repeats the same basic codes at every level (三级四同)."""
     text = _require_text(value)
     return _resolve_scheme(scheme).parse_basic(text)
 
@@ -597,7 +620,7 @@ def check_implementation_code(
         raise IdentifierError(f"USCC part: {exc.reason}") from exc
     basic_end = 18 + resolved.length
     try:
-        basic = resolved.parse_basic(text[18:basic_end])
+        basic = check_basic_code(text[18:basic_end], resolved)
     except IdentifierError as exc:
         raise IdentifierError(f"basic code part: {exc.reason}") from exc
     sequence = text[basic_end:]

@@ -63,3 +63,16 @@ def test_the_department_publishing_example_is_accepted_and_audited(
         "320000-20261126-000001",
         1,
     )
+
+
+def test_the_catalog_format_example_is_a_valid_catalog() -> None:
+    from services.catalog import domain
+    from services.catalog.records import read_jsonl
+
+    text = (README.parent / "docs" / "catalog-format.md").read_text(encoding="utf-8")
+    block = re.search(r"## Example\n\n```json\n(.*?)```", text, re.S)
+    assert block, "docs/catalog-format.md has no example"
+    lines = list(read_jsonl(block.group(1).splitlines()))
+    assert [line.error for line in lines] == [None, None]
+    item = lines[1].record
+    assert domain.item_violations(item) == []  # type: ignore[arg-type]

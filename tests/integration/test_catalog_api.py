@@ -182,7 +182,7 @@ def test_revoking_needs_a_reason(api: Any) -> None:
 
 def test_search_by_part_of_a_name_and_filters(api: Any) -> None:
     found = api.SearchItems(pb.SearchItemsRequest(text="许可", level="county"), timeout=10)
-    assert [i.name for i in found.items] == ["道路旅客运输经营许可", "食品经营许可"]
+    assert [i.name for i in found.items] == ["食品经营许可", "道路旅客运输经营许可"]
     by_code = api.SearchItems(pb.SearchItemsRequest(text=LOCAL[0].implementation_code), timeout=10)
     assert [i.implementation_code for i in by_code.items] == [LOCAL[0].implementation_code]
     error = refused(
@@ -191,9 +191,7 @@ def test_search_by_part_of_a_name_and_filters(api: Any) -> None:
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(violations(error)) == {"type_code", "page_size"}
     streamed = list(api.ListItems(pb.ListItemsRequest(division="320000"), timeout=10))
-    assert [i.implementation_code for i in streamed] == sorted(
-        p.implementation_code for p in PROVINCIAL
-    )
+    assert [i.implementation_code for i in streamed] == [p.implementation_code for p in PROVINCIAL]
 
 
 def test_a_guide_is_published_and_served(api: Any) -> None:
@@ -285,3 +283,24 @@ def test_conformance_reports_deviations_per_division_and_department(
         "食品经营许可",
         "食品经营许可证核发",
     )
+
+
+def test_the_search_and_conformance_commands_read_the_running_node(node: Settings) -> None:
+    from tests.support.running import govnet
+
+    env = {"PATH": "/usr/bin:/bin", **node.to_environment()}
+    found = govnet("catalog", "search", "客运", "--level", "county", env=env)
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.splitlines() == [
+        f"{LOCAL[1].implementation_code}  道路旅客运输经营许可  [01 power] 玄武区交通运输局 "
+        "(320102) 承诺12个工作日"
+    ]
+    refused = govnet("catalog", "search", "许可", "--type", "77", env=env)
+    assert refused.returncode == 2
+    assert refused.stdout.strip() == (
+        "govnet catalog search: type_code: is not a national item type code"
+    )
+    report = govnet("catalog", "conformance", "--division", "320102", "--json", env=env)
+    assert report.returncode == 0, report.stderr
+    [xuanwu] = json.loads(report.stdout)["divisions"]
+    assert xuanwu["division"] == "320102"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from services.catalog import domain
-from services.catalog.domain import Guide, GuideMaterial
+from services.catalog.domain import Guide, GuideMaterial, Item
 from services.catalog.importer import export_file, import_file, import_lines
 from services.catalog.records import Line, Writer, read
 from services.catalog.sample import sample_items, sample_records
@@ -279,9 +279,10 @@ class CatalogSuite:
             return [(i.name, i.division) for i in found]
 
         assert names_for("食品") == [("食品经营许可", "320000"), ("食品经营许可", "320102")]
+        # In catalog order: the order the items were added (the sample's order).
         assert names_for("许可", division="320102") == [
-            ("道路旅客运输经营许可", "320102"),
             ("食品经营许可", "320102"),
+            ("道路旅客运输经营许可", "320102"),
         ]
         assert names_for("团", level="county") == [("社会团体成立登记", "320102")]
         assert names_for("品经营") == [("食品经营许可", "320000"), ("食品经营许可", "320102")]
@@ -294,15 +295,38 @@ class CatalogSuite:
             "320102",
         ]
 
-    def test_search_pages_in_code_order(self, county: CatalogStore) -> None:
+    def test_search_pages_in_catalog_order(self, county: CatalogStore) -> None:
         seen, token = [], ""
         while True:
             page, token = county.search(domain.parse_query(page_size=3, page_token=token))
             seen.extend(i.implementation_code for i in page)
             if not token:
                 break
-        assert seen == sorted(i.implementation_code for i in county.list())
+        assert seen == [i.implementation_code for i in sample_records_items()]
         assert len(seen) == 10
+
+    def test_both_search_plans_find_the_same_items(self, open_store: Any) -> None:
+        from services.catalog.generator import generate
+
+        store = open_store("320000")
+        import_lines(store, lines(list(generate("small", 2017))))
+        queries = [
+            ("办理", {"division": "320102"}),
+            ("证", {"division": "320100"}),
+            ("许可", {"division": "320000"}),
+            (
+                "登记",
+                {"department_code": next(iter(store.list(division="320102"))).department_code},
+            ),
+            ("社保卡", {"division": "320102", "kind": "convenience"}),
+        ]
+        for text_, filters in queries:
+            by_text = store.search(domain.parse_query(text_, page_size=200, **filters))
+            store.NARROW_FILTER = -1  # every token is "broad": the filter's index drives
+            by_filter = store.search(domain.parse_query(text_, page_size=200, **filters))
+            del store.NARROW_FILTER
+            assert by_filter == by_text, (text_, filters)
+            assert by_text[0], f"the query {text_!r} should find something"
 
     def test_a_revised_name_is_found_by_its_new_words(self, province: CatalogStore) -> None:
         code = sample_items(PROVINCE)[0].implementation_code
@@ -459,6 +483,10 @@ class CatalogSuite:
             )
         with pytest.raises(NotFound, match="has no service guide"):
             county.guide(sample_items(XUANWU)[1].implementation_code)
+
+
+def sample_records_items() -> list[Item]:
+    return [r for r in sample_records(XUANWU) if isinstance(r, Item)]
 
 
 def _json(record: Any) -> dict[str, Any]:

@@ -1,0 +1,110 @@
+"""`govnet catalog generate | import | export` as a user runs them."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.nodes import node_env
+from tests.support.running import govnet
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path / "var")
+
+
+def test_a_generated_catalog_imports_once_and_then_changes_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = tmp_path / "small.jsonl"
+    generated = govnet("catalog", "generate", "--scale", "small", "--out", str(path), env=env)
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.strip() == (
+        f"wrote 1,677 records to {path} (112 department, 1,489 item, 76 guide)"
+    )
+    first = govnet("catalog", "import", str(path), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip().startswith("1677 lines in ")
+    assert ": 1677 created, 0 updated, 0 unchanged, 0 rejected;" in first.stdout
+    again = govnet("catalog", "import", str(path), env=env)
+    assert ": 0 created, 0 updated, 1677 unchanged, 0 rejected;" in again.stdout
+    assert again.stdout.rstrip().endswith("; 0 deviations; 0 events")
+
+
+def test_bad_lines_are_listed_with_their_numbers_and_the_rest_imported(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    source = tmp_path / "small.jsonl"
+    govnet("catalog", "generate", "--scale", "small", "--out", str(source), env=env)
+    lines = source.read_text(encoding="utf-8").splitlines()
+    with_guide = {
+        json.loads(text)["implementation_code"] for text in lines if '"record":"guide"' in text
+    }
+    item_line = next(
+        i
+        for i, text in enumerate(lines)
+        if '"record":"item"' in text and json.loads(text)["implementation_code"] in with_guide
+    )
+    broken = json.loads(lines[item_line]) | {"type_code": "99"}
+    code = broken["implementation_code"]
+    lines[item_line] = json.dumps(broken, ensure_ascii=False)
+    lines.insert(3, "{not json")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    errors = tmp_path / "errors.csv"
+    result = govnet("catalog", "import", str(bad), "--errors", str(errors), env=env)
+    assert result.returncode == 1
+    listed = [line for line in result.stdout.splitlines() if line.startswith("line ")]
+    assert listed[0].startswith("line 4: not valid JSON")
+    assert listed[1] == (
+        f"line {item_line + 2}: type_code: must be a national item type code "
+        "(01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)"
+    )
+    # The broken item's guide is refused too: its item never made it in.
+    guide_line = next(
+        n for n, text in enumerate(lines, start=1) if '"record":"guide"' in text and code in text
+    )
+    assert listed[2] == (
+        f"line {guide_line}: implementation_code: no such item in the catalog or earlier in "
+        "the file (a guide follows its item)"
+    )
+    assert ": 1675 created, 0 updated, 0 unchanged, 3 rejected;" in result.stdout
+    with errors.open(encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["line", "field", "reason"]
+    assert [row[0] for row in rows[1:]] == ["4", str(item_line + 2), str(guide_line)]
+
+
+def test_an_export_imports_into_an_empty_node(tmp_path: Path, env: dict[str, str]) -> None:
+    source = tmp_path / "small.jsonl"
+    govnet("catalog", "generate", "--scale", "small", "--out", str(source), env=env)
+    govnet("catalog", "import", str(source), env=env)
+    exported = tmp_path / "export.csv.gz"
+    result = govnet("catalog", "export", "--out", str(exported), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"wrote 1,677 records to {exported}"
+    other = dict(env, GOVNET_VAR=str(tmp_path / "other"))
+    reimported = govnet("catalog", "import", str(exported), env=other)
+    assert ": 1677 created, 0 updated, 0 unchanged, 0 rejected;" in reimported.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("catalog", "import", "catalog.txt"), "the file name must end in .jsonl or .csv"),
+        (("catalog", "generate", "--scale", "local", "--out", "x.jsonl"), "division"),
+        (("catalog", "export", "--out", "catalog.xml"), "the file name must end in .jsonl or .csv"),
+    ],
+)
+def test_bad_arguments_are_refused_with_the_reason(
+    tmp_path: Path, env: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
+    (tmp_path / "catalog.txt").write_text("x\n", encoding="utf-8")
+    result = govnet(*[str(tmp_path / a) if a == "catalog.txt" else a for a in args], env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,31 @@
+"""The benchmarks at tiny size, so they cannot rot: each runs end to end and reports
+consistent counts. Figures are not asserted (see tests/bench for the real runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.bench.catalog_bench import import_benchmark, open_store, search_benchmark
+from tests.bench.report import Figure, Report, percentile
+
+
+def test_the_catalog_benchmarks_run_at_small_scale(tmp_path: Path) -> None:
+    result = import_benchmark("small", tmp_path)
+    assert result.report.rejected == []
+    assert result.report.created == result.records == 1489 + 112 + 76
+    assert result.raw_rows >= result.records  # items, departments, guides, events, ...
+    store = open_store(tmp_path / "imported.db")
+    searched = search_benchmark(store, 50)
+    store.db.dispose()
+    assert len(searched.latencies_ms) == len(searched.raw_latencies_ms) == 50
+    assert searched.hits > 0
+    report = Report()
+    report.add(Figure("import", "records/s", result.rate, "rec/s", result.raw_rate, "raw"))
+    report.add(Figure("search", "p99", percentile(searched.latencies_ms, 99), "ms"))
+    report.write(tmp_path / "bench")
+    table = (tmp_path / "bench" / "report.md").read_text(encoding="utf-8").splitlines()
+    assert [line.split(" | ")[0] for line in table if line.startswith("| ")] == [
+        "| benchmark",
+        "| import",
+        "| search",
+    ]
