@@ -23,7 +23,7 @@ from services.platform import amqp, supervisor
 from services.platform.errors import Unavailable
 from services.platform.grpc_server import ApiServer, Registration
 from services.platform.logs import setup_logging
-from services.platform.outbox import Relay, start_relay_thread
+from services.platform.outbox import FastPath, start_fast_path
 from services.platform.settings import Settings
 from services.platform.store import Database
 from services.platform.tracing import setup_tracing, shutdown_tracing
@@ -74,7 +74,7 @@ def open_database(settings: Settings, service: str) -> Database:
 
 
 def open_store(settings: Settings, service: str) -> Any:
-    return store_class(service)(open_database(settings, service))
+    return store_class(service)(open_database(settings, service), settings=settings)
 
 
 def init_node(settings: Settings) -> dict[str, int]:
@@ -119,8 +119,8 @@ def _role(services: Sequence[str], kind: str) -> str:
 def run_api(services: Sequence[str], settings: Settings) -> int:
     """Serve the gRPC APIs of `services` until SIGTERM/SIGINT. Returns the exit status.
 
-    Each API writes to its own store and relays its outbox itself right after commit (the
-    fast path); the worker's relay is the guarantee for anything left behind.
+    Each API writes to its own store and publishes what it commits right away (the fast
+    path, `outbox.FastPath`); the worker's relay is the guarantee for anything left behind.
     """
     role = _role(services, "api")
     setup_logging(role, settings.division, settings.log_level, settings.log_format)
@@ -130,7 +130,7 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     servers: list[ApiServer] = []
-    relays: list[tuple[Relay, threading.Thread]] = []
+    fast_paths: list[tuple[FastPath, threading.Thread]] = []
     dbs: list[Database] = []
     try:
         with amqp.connect(settings.amqp_uri) as conn:
@@ -138,15 +138,11 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
         for service in services:
             db = open_database(settings, service)
             dbs.append(db)
-            store = store_class(service)(db)
-            relay = Relay(
-                db,
-                amqp.ConfirmingPublisher(settings.amqp_uri),
-                batch=settings.relay_batch,
-                name=f"{service}-api-relay",
-            )
-            db.on_commit(relay.wake)
-            relays.append((relay, start_relay_thread(relay, settings.relay_interval)))
+            store = store_class(service)(db, settings=settings)
+            if db.dialect == "sqlite":  # one writer at a time anyway: batch the writes
+                db.enable_group_commit()
+            fast = FastPath(db, amqp.ConfirmingPublisher(settings.amqp_uri))
+            fast_paths.append((fast, start_fast_path(fast)))
             server = ApiServer(
                 settings.grpc_address(service),
                 [api_registration(service, store)],
@@ -166,15 +162,11 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
     log.info("stopping: refusing new calls, finishing in-flight ones")
     for server in servers:
         server.stop(settings.shutdown_grace)
-    for relay, thread in relays:
-        relay.stop()
+    for fast, thread in fast_paths:  # the last calls' events go out now
+        fast.stop()
         thread.join(timeout=settings.shutdown_grace)
-        try:  # the last calls' events go out now; the worker's relay would get them anyway
-            relay.drain()
-        except Unavailable as exc:
-            log.warning("left events for the worker's relay: %s", exc)
-        relay.publisher.close()
     for db in dbs:
+        db.close_group_commit()
         db.dispose()
     shutdown_tracing()
     log.info("stopped")

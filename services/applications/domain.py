@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from services.applications.calendar import WorkCalendar
 from services.contract.errors import FieldViolation
 from services.contract.identifiers import (
     IdentifierError,
@@ -17,12 +18,49 @@ from services.contract.identifiers import (
     mask_phone,
     mask_resident_id,
 )
-from services.platform.errors import InvalidArgument
+from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 CHANNELS = ("web", "mobile", "window", "terminal", "hotline")
 KINDS = ("natural", "legal")
 ID_TYPE_FOR_KIND = {"natural": "resident_id", "legal": "uscc"}
 MAX_REQUEST_ID = 128
+STATUSES = (
+    "received",  # 接件
+    "accepted",  # 受理
+    "supplement_requested",  # 补正
+    "supplemented",
+    "in_review",  # 办理 (审查, 联审)
+    "reviewed",
+    "paused",  # 特别程序
+    "concluded",  # 办结
+    "refused",  # 不予受理
+    "withdrawn",  # 撤回
+)
+TERMINAL = frozenset(("concluded", "refused", "withdrawn"))
+RESULT_CODES = {
+    0: "出证办结 issued",
+    1: "不予许可 denied",
+    2: "作废 voided",
+    3: "删除 deleted",
+    4: "转报 forwarded",
+    5: "退件 returned",
+    6: "不予受理 not accepted",
+}
+RESULTS_NEEDING_REASON = frozenset((1, 2, 3, 4, 5))
+PAUSE_KINDS = ("hearing", "inspection", "expert_review", "testing", "public_notice", "other")
+"""听证, 现场勘查, 专家评审, 检验检测, 公示, 其他: special procedures whose time is not counted."""
+EVALUATION_LEVELS = (
+    "very_satisfied",  # 非常满意
+    "satisfied",  # 满意
+    "basically_satisfied",  # 基本满意
+    "dissatisfied",  # 不满意
+    "very_dissatisfied",  # 非常不满意
+)
+BAD_LEVELS = frozenset(("dissatisfied", "very_dissatisfied"))
+NOT_EVALUATED_TYPES = ("02", "03", "06")
+SUPPLEMENT_WINDOW_DAYS = 5
+"""A supplement must be requested within 5 working days, else the case counts as accepted."""
+MAX_REASON = 2000
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 """China Standard Time (UTC+8, no daylight saving): the day of a case number is a local day."""
 _PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
@@ -77,6 +115,13 @@ class CatalogItem:
     legal_limit_days: int
     required_materials: tuple[str, ...] = field(default_factory=tuple)
     department_code: str = ""
+    department_name: str = ""
+    collaborating_departments: tuple[str, ...] = ()  # from the guide (联办机构)
+
+    @property
+    def evaluable(self) -> bool:
+        """Penalties, compulsory measures and inspections are not evaluated (好差评)."""
+        return self.type_code not in NOT_EVALUATED_TYPES
 
     @classmethod
     def from_event(cls, data: dict[str, Any]) -> CatalogItem:
@@ -92,7 +137,53 @@ class CatalogItem:
             legal_limit_days=guide["legal_limit_days"],
             required_materials=tuple(m["name"] for m in guide["materials"] if m["required"]),
             department_code=data["department"]["code"],
+            department_name=data["department"]["name"],
         )
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts for a department: the department (USCC) and the officer."""
+
+    department_code: str
+    officer_id: str
+    officer_name: str = ""
+
+
+@dataclass(frozen=True)
+class Review:
+    """One department's review of a case (联审): open until that department completes it."""
+
+    department_code: str
+    assigned_at: datetime
+    completed_at: datetime | None = None
+    approved: bool | None = None
+    opinion: str = ""
+    officer_id: str = ""
+
+    @property
+    def open(self) -> bool:
+        return self.completed_at is None
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A special procedure (特别程序): the clock stops from `started_on` to `ended_on`."""
+
+    kind: str
+    reason: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    working_days: int = 0  # not counted against the time limit
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    level: str
+    channel: str
+    comment: str
+    evaluated_at: datetime
+    source: str = "api"  # api, or the department system that sent it
 
 
 @dataclass(frozen=True)
@@ -105,6 +196,32 @@ class Case:
     status: str
     submitted_at: datetime
     materials: tuple[str, ...]
+    department_code: str = ""  # the accepting (implementing) department
+    accepted_at: datetime | None = None
+    deemed_accepted: bool = False
+    due_date: date | None = None  # promised (承诺) deadline, moved by special procedures
+    legal_due_date: date | None = None
+    supplement: tuple[str, ...] = ()  # materials requested in the one notice
+    supplement_requested_at: datetime | None = None
+    reviews: tuple[Review, ...] = ()
+    pauses: tuple[Pause, ...] = ()
+    paused_from: str = ""
+    result_code: int | None = None
+    reason: str = ""  # of a refusal, a conclusion with code 1-5, or a withdrawal
+    certificate: str = ""
+    closed_at: datetime | None = None
+    warned: bool = False
+    overdue: bool = False
+    evaluation: Evaluation | None = None
+    officer_id: str = ""  # the last officer who acted
+
+    @property
+    def open(self) -> bool:
+        return self.status not in TERMINAL
+
+    @property
+    def open_reviews(self) -> list[Review]:
+        return [r for r in self.reviews if r.open]
 
     def submitted_event(self) -> dict[str, Any]:
         """The `application.submitted` payload, personal data masked."""
@@ -127,6 +244,8 @@ class Case:
             "submitted_at": self.submitted_at.isoformat(),
             "promised_limit_days": self.item.promised_limit_days,
             "materials": list(self.materials),
+            "department": self.department_code or self.item.department_code,
+            "type_code": self.item.type_code,
         }
 
 
@@ -220,3 +339,422 @@ def normalise(submission: Submission) -> Submission:
         channel=submission.channel,
         materials=tuple(m.strip() for m in submission.materials if m.strip()),
     )
+
+
+# -- the lifecycle ----------------------------------------------------------------------------
+#
+# Each transition takes the case and what the request says, and returns the next case and the
+# event that announces it; the store writes both in one transaction. A transition the current
+# state does not allow raises FailedPrecondition naming the state; a department acting on a
+# case that is not assigned to it raises PermissionDenied.
+
+
+@dataclass(frozen=True)
+class Transition:
+    case: Case
+    event_type: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Local policy: how supervision warns, and when evaluation opens."""
+
+    warning_days: int = 2  # yellow when this few working days are left …
+    warning_share: float = 0.8  # … or this share of the period is used
+    evaluate_at_acceptance: bool = False
+    supplement_window_days: int = SUPPLEMENT_WINDOW_DAYS
+
+
+def _require_state(case: Case, action: str, allowed: tuple[str, ...]) -> None:
+    if case.status not in allowed:
+        raise FailedPrecondition(
+            f"case {case.case_number} is {case.status}; it cannot be {action} "
+            f"(only when {' or '.join(allowed)})"
+        )
+
+
+def check_actor(actor: Actor) -> None:
+    problems = []
+    try:
+        check_uscc(actor.department_code)
+    except IdentifierError as exc:
+        problems.append(FieldViolation("actor.department_code", exc.reason))
+    if not actor.officer_id.strip():
+        problems.append(FieldViolation("actor.officer_id", "is required: who acts"))
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def _require_department(case: Case, actor: Actor) -> None:
+    check_actor(actor)
+    if actor.department_code != case.department_code:
+        raise PermissionDenied(
+            f"case {case.case_number} is assigned to department {case.department_code}; "
+            f"department {actor.department_code} cannot act on it"
+        )
+
+
+def _reason(reason: str, name: str = "reason") -> str:
+    text = reason.strip()
+    if not text:
+        raise InvalidArgument.single(name, "is required: say why")
+    if len(text) > MAX_REASON:
+        raise InvalidArgument.single(name, f"must be at most {MAX_REASON} characters")
+    return text
+
+
+def _base(case: Case, actor: Actor | None, now: datetime) -> dict[str, Any]:
+    data: dict[str, Any] = {"case_number": case.case_number, "at": now.isoformat()}
+    if actor is not None:
+        data["department"] = actor.department_code
+        data["officer_id"] = actor.officer_id
+    else:
+        data["department"] = case.department_code
+    return data
+
+
+def _deadlines(case: Case, accepted_on: date, calendar: WorkCalendar) -> tuple[date, date]:
+    paused = sum(p.working_days for p in case.pauses)
+    return (
+        calendar.add(accepted_on, case.item.promised_limit_days + paused),
+        calendar.add(accepted_on, case.item.legal_limit_days + paused),
+    )
+
+
+def accept(
+    case: Case, actor: Actor | None, now: datetime, calendar: WorkCalendar, *, deemed: bool = False
+) -> Transition:
+    """受理: the clock starts. `deemed` when the 5 working days to ask for a supplement
+    passed without a decision (视为受理); then no officer acts."""
+    _require_state(case, "accepted", ("received", "supplemented"))
+    if actor is not None:
+        _require_department(case, actor)
+    # A deemed acceptance counts from the day the application was received (行政许可法
+    # 第三十二条): the applicant does not lose the window nobody used.
+    accepted_at = case.submitted_at if deemed else now
+    due, legal_due = _deadlines(case, local_date(accepted_at), calendar)
+    accepted = replace(
+        case,
+        status="accepted",
+        accepted_at=accepted_at,
+        deemed_accepted=deemed,
+        due_date=due,
+        legal_due_date=legal_due,
+        officer_id=actor.officer_id if actor else "",
+    )
+    data = _base(case, actor, now) | {
+        "due_date": due.isoformat(),
+        "legal_due_date": legal_due.isoformat(),
+        "promised_limit_days": case.item.promised_limit_days,
+        "deemed": deemed,
+    }
+    return Transition(accepted, "application.accepted", data)
+
+
+def refuse(case: Case, actor: Actor, reason: str, now: datetime) -> Transition:
+    """不予受理: closes the case with result code 6; the reason is required."""
+    _require_state(case, "refused", ("received", "supplemented"))
+    _require_department(case, actor)
+    text = _reason(reason)
+    refused = replace(
+        case,
+        status="refused",
+        result_code=6,
+        reason=text,
+        closed_at=now,
+        officer_id=actor.officer_id,
+    )
+    return Transition(refused, "application.refused", _base(case, actor, now) | {"reason": text})
+
+
+def request_supplement(
+    case: Case,
+    actor: Actor,
+    materials: tuple[str, ...],
+    now: datetime,
+    calendar: WorkCalendar,
+    rules: Rules,
+) -> Transition:
+    """补正: one notice listing every missing material, within the window after receipt."""
+    _require_state(case, "asked for a supplement", ("received",))
+    _require_department(case, actor)
+    wanted = tuple(dict.fromkeys(m.strip() for m in materials if m.strip()))
+    if not wanted:
+        raise InvalidArgument.single("materials", "list every missing material (at least one)")
+    window_end = calendar.add(local_date(case.submitted_at), rules.supplement_window_days)
+    if local_date(now) > window_end:
+        raise FailedPrecondition(
+            f"the {rules.supplement_window_days} working days to ask for a supplement ended on "
+            f"{window_end.isoformat()}; the application counts as accepted"
+        )
+    asked = replace(
+        case,
+        status="supplement_requested",
+        supplement=wanted,
+        supplement_requested_at=now,
+        officer_id=actor.officer_id,
+    )
+    data = _base(case, actor, now) | {"materials": list(wanted)}
+    return Transition(asked, "application.supplement_requested", data)
+
+
+def supplement(case: Case, materials: tuple[str, ...], now: datetime) -> Transition:
+    """The applicant hands in what the notice listed; all of it, in one go."""
+    _require_state(case, "supplemented", ("supplement_requested",))
+    given = {m.strip() for m in materials if m.strip()}
+    missing = [m for m in case.supplement if m not in given]
+    if missing:
+        raise InvalidArgument.single(
+            "materials", f"the notice also asked for: {'、'.join(missing)}"
+        )
+    done = replace(
+        case,
+        status="supplemented",
+        materials=tuple(dict.fromkeys((*case.materials, *sorted(given)))),
+    )
+    data = _base(case, None, now) | {"materials": sorted(given)}
+    return Transition(done, "application.supplemented", data)
+
+
+def assign_review(
+    case: Case, actor: Actor, departments: tuple[str, ...], now: datetime
+) -> Transition:
+    """办理: one review per department, in parallel (联审). Only the implementing department
+    and the item's collaborating departments (联办机构) review."""
+    _require_state(case, "sent to review", ("accepted", "in_review", "reviewed"))
+    _require_department(case, actor)
+    named = [(index, d.strip()) for index, d in enumerate(departments) if d.strip()]
+    first_seen: dict[str, int] = {}
+    for index, code in named:
+        first_seen.setdefault(code, index)
+    wanted = tuple(first_seen)
+    if not wanted:
+        raise InvalidArgument.single("departments", "name at least one reviewing department")
+    allowed = {case.department_code, *case.item.collaborating_departments}
+    problems = []
+    for code, index in first_seen.items():  # indices of the caller's list
+        try:
+            check_uscc(code)
+        except IdentifierError as exc:
+            problems.append(FieldViolation(f"departments.{index}", exc.reason))
+            continue
+        if code not in allowed:
+            problems.append(
+                FieldViolation(
+                    f"departments.{index}",
+                    f"{code} is neither the implementing department nor a collaborating "
+                    "department of this item",
+                )
+            )
+        elif any(r.department_code == code and r.open for r in case.reviews):
+            problems.append(FieldViolation(f"departments.{index}", f"{code} is already reviewing"))
+    if problems:
+        raise InvalidArgument(problems)
+    reviews = (*case.reviews, *(Review(code, now) for code in wanted))
+    assigned = replace(case, status="in_review", reviews=reviews, officer_id=actor.officer_id)
+    data = _base(case, actor, now) | {"reviewers": list(wanted)}
+    return Transition(assigned, "application.review_assigned", data)
+
+
+def complete_review(
+    case: Case, actor: Actor, approved: bool, opinion: str, now: datetime
+) -> Transition:
+    """One reviewing department's opinion. The case is reviewed when every review is done."""
+    _require_state(case, "reviewed", ("in_review",))
+    check_actor(actor)
+    mine = [r for r in case.reviews if r.department_code == actor.department_code and r.open]
+    if not mine:
+        raise PermissionDenied(
+            f"department {actor.department_code} has no open review of case {case.case_number}"
+        )
+    text = _reason(opinion, "opinion")
+    reviews = tuple(
+        replace(r, completed_at=now, approved=approved, opinion=text, officer_id=actor.officer_id)
+        if r is mine[0]
+        else r
+        for r in case.reviews
+    )
+    remaining = sum(1 for r in reviews if r.open)
+    done = replace(case, reviews=reviews, status="in_review" if remaining else "reviewed")
+    data = _base(case, actor, now) | {
+        "approved": approved,
+        "opinion": text,
+        "remaining": remaining,
+    }
+    return Transition(done, "application.review_completed", data)
+
+
+def pause(case: Case, actor: Actor, kind: str, reason: str, now: datetime) -> Transition:
+    """特别程序: the clock stops (hearings, inspections, expert reviews are not counted)."""
+    _require_state(case, "paused", ("accepted", "in_review", "reviewed"))
+    _require_department(case, actor)
+    if kind not in PAUSE_KINDS:
+        raise InvalidArgument.single("kind", f"must be one of {', '.join(PAUSE_KINDS)}")
+    text = _reason(reason)
+    paused = replace(
+        case,
+        status="paused",
+        paused_from=case.status,
+        pauses=(*case.pauses, Pause(kind, text, now)),
+        officer_id=actor.officer_id,
+    )
+    data = _base(case, actor, now) | {"kind": kind, "reason": text}
+    return Transition(paused, "application.clock_paused", data)
+
+
+def resume(case: Case, actor: Actor, now: datetime, calendar: WorkCalendar) -> Transition:
+    """The special procedure ended: the deadline moves by the working days it took."""
+    _require_state(case, "resumed", ("paused",))
+    _require_department(case, actor)
+    current = case.pauses[-1]
+    days = calendar.between(local_date(current.started_at), local_date(now))
+    pauses = (*case.pauses[:-1], replace(current, ended_at=now, working_days=days))
+    moved = replace(case, pauses=pauses)
+    assert case.accepted_at is not None  # pausing needs an accepted case
+    due, legal_due = _deadlines(moved, local_date(case.accepted_at), calendar)
+    resumed = replace(
+        moved,
+        status=case.paused_from,
+        paused_from="",
+        due_date=due,
+        legal_due_date=legal_due,
+        warned=False if due != case.due_date else case.warned,
+        officer_id=actor.officer_id,
+    )
+    data = _base(case, actor, now) | {
+        "paused_working_days": days,
+        "due_date": due.isoformat(),
+        "legal_due_date": legal_due.isoformat(),
+    }
+    return Transition(resumed, "application.clock_resumed", data)
+
+
+def conclude(
+    case: Case, actor: Actor, result_code: int, reason: str, certificate: str, now: datetime
+) -> Transition:
+    """办结 with a result code 0-5 (6 is a refusal at intake: use `refuse`)."""
+    _require_state(case, "concluded", ("accepted", "reviewed", "in_review"))
+    _require_department(case, actor)
+    if case.open_reviews:
+        waiting = ", ".join(r.department_code for r in case.open_reviews)
+        raise FailedPrecondition(f"case {case.case_number} still waits for the review of {waiting}")
+    if result_code not in RESULT_CODES or result_code == 6:
+        raise InvalidArgument.single(
+            "result_code", "must be 0 to 5 (6, 不予受理, is a refusal: use Refuse)"
+        )
+    text = reason.strip()
+    if result_code in RESULTS_NEEDING_REASON:
+        text = _reason(reason)
+    on_time = case.due_date is None or local_date(now) <= case.due_date
+    concluded = replace(
+        case,
+        status="concluded",
+        result_code=result_code,
+        reason=text,
+        certificate=certificate.strip(),
+        closed_at=now,
+        officer_id=actor.officer_id,
+    )
+    data = _base(case, actor, now) | {
+        "result_code": result_code,
+        "reason": text,
+        "certificate": certificate.strip(),
+        "due_date": case.due_date.isoformat() if case.due_date else None,
+        "on_time": on_time,
+    }
+    return Transition(concluded, "application.concluded", data)
+
+
+def withdraw(case: Case, reason: str, now: datetime) -> Transition:
+    """The applicant withdraws an open case."""
+    if not case.open:
+        raise FailedPrecondition(
+            f"case {case.case_number} is {case.status}; it cannot be withdrawn"
+        )
+    text = reason.strip()[:MAX_REASON]
+    withdrawn = replace(case, status="withdrawn", reason=text, closed_at=now)
+    return Transition(withdrawn, "application.withdrawn", _base(case, None, now) | {"reason": text})
+
+
+def evaluate(
+    case: Case,
+    level: str,
+    channel: str,
+    comment: str,
+    now: datetime,
+    rules: Rules,
+    source: str = "api",
+) -> Transition:
+    """好差评: once per case (一事一评), after conclusion (or acceptance, where configured);
+    never for penalties, compulsory measures and inspections."""
+    problems = []
+    if level not in EVALUATION_LEVELS:
+        problems.append(FieldViolation("level", f"must be one of {', '.join(EVALUATION_LEVELS)}"))
+    if channel not in CHANNELS:
+        problems.append(FieldViolation("channel", f"must be one of {', '.join(CHANNELS)}"))
+    if len(comment) > MAX_REASON:
+        problems.append(FieldViolation("comment", f"must be at most {MAX_REASON} characters"))
+    if problems:
+        raise InvalidArgument(problems)
+    if not case.item.evaluable:
+        raise FailedPrecondition(
+            f"item type {case.item.type_code} (penalties, compulsory measures, inspections) "
+            "is not evaluated"
+        )
+    allowed = ("concluded",) + (
+        ("accepted", "in_review", "reviewed", "paused") if rules.evaluate_at_acceptance else ()
+    )
+    _require_state(case, "evaluated", allowed)
+    if case.evaluation is not None:
+        raise FailedPrecondition(f"case {case.case_number} was already evaluated (一事一评)")
+    evaluation = Evaluation(level, channel, comment.strip(), now, source)
+    evaluated = replace(case, evaluation=evaluation)
+    data = _base(case, None, now) | {
+        "level": level,
+        "bad": level in BAD_LEVELS,
+        "channel": channel,
+        "comment": comment.strip() or None,
+        "basic_code": case.item.basic_code,
+        "source": source,
+    }
+    return Transition(evaluated, "application.evaluated", data)
+
+
+# -- supervision (电子监察) -----------------------------------------------------------------
+
+
+def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -> list[Transition]:
+    """What supervision says about an open case now: deemed acceptance, a yellow warning,
+    a red card. Each is said once per case (the flags on the case remember)."""
+    out: list[Transition] = []
+    today = local_date(now)
+    if case.status == "received":
+        window_end = calendar.add(local_date(case.submitted_at), rules.supplement_window_days)
+        if today > window_end:
+            out.append(accept(case, None, now, calendar, deemed=True))
+        return out
+    if case.due_date is None or not case.open or case.status == "paused":
+        return out
+    left = calendar.between(today, case.due_date) if today < case.due_date else 0
+    # The period is the promise itself: days in special procedures are not part of it.
+    period = max(1, case.item.promised_limit_days)
+    used = min(1.0, max(0.0, 1 - left / period))
+    if today > case.due_date and not case.overdue:
+        over = calendar.between(case.due_date, today)
+        flagged = replace(case, overdue=True, warned=True)
+        data = _base(case, None, now) | {"due_date": case.due_date.isoformat(), "days_over": over}
+        out.append(Transition(flagged, "application.overdue", data))
+    elif (
+        not case.warned
+        and today <= case.due_date
+        and (left <= rules.warning_days or used >= rules.warning_share)
+    ):
+        flagged = replace(case, warned=True)
+        data = _base(case, None, now) | {
+            "due_date": case.due_date.isoformat(),
+            "days_left": left,
+            "share_used": round(used, 3),
+        }
+        out.append(Transition(flagged, "application.deadline_warning", data))
+    return out

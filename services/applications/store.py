@@ -1,35 +1,52 @@
-"""Applications tables and queries: cases, the daily case counter and the catalog replica.
+"""Applications tables and queries: cases, and the replica of catalog items intake reads.
 
 Full personal data (ID numbers, phone numbers) is kept here and only here; everything that
-leaves this store through events is masked.
+leaves this store through events is masked. Every change of a case goes through `act`: the
+case is read under a write lock, the domain decides, and the new state and its event are
+written in the same transaction.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import UTC
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
+    Date,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    bindparam,
     insert,
+    or_,
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, RowMapping
 
+from services.applications import domain
+from services.applications.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
 from services.applications.domain import (
     Applicant,
     Case,
     CatalogItem,
+    Evaluation,
+    Pause,
+    Review,
+    Rules,
     Submission,
+    Transition,
     case_number,
     local_date,
     normalise,
@@ -37,8 +54,16 @@ from services.applications.domain import (
 )
 from services.contract import names
 from services.contract.envelope import Event
-from services.platform.errors import FailedPrecondition, NotFound
-from services.platform.store import Database
+from services.platform.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
+from services.platform.settings import Settings
+from services.platform.store import Database, Tx
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -48,17 +73,24 @@ cases = Table(
     Column("case_number", String(32), primary_key=True),
     Column("request_id", String(128), nullable=False, unique=True),
     Column("implementation_code", String(36), nullable=False),
-    Column("item", Text, nullable=False),  # JSON snapshot of the replica item at intake
+    Column("department_code", String(18), nullable=False, index=True),
+    Column("status", String(24), nullable=False, index=True),
     Column("applicant_kind", String(10), nullable=False),
     Column("applicant_name", String(200), nullable=False),
     Column("id_number", String(18), nullable=False, index=True),
     Column("phone", String(20), nullable=False),
     Column("account_id", String(128), nullable=False, index=True),
     Column("channel", String(10), nullable=False),
-    Column("status", String(20), nullable=False),
     Column("submitted_at", DateTime(timezone=True), nullable=False),
-    Column("materials", Text, nullable=False),  # JSON list
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("due_date", Date),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("warned", Boolean, nullable=False, default=False),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("item", Text, nullable=False),  # JSON snapshot of the replica item at intake
+    Column("state", Text, nullable=False),  # JSON: materials, reviews, pauses, result, ...
 )
+Index("cases_open_by_due", cases.c.status, cases.c.due_date)
 
 catalog_items = Table(
     "catalog_items",
@@ -69,13 +101,56 @@ catalog_items = Table(
     Column("item", Text, nullable=False),  # JSON of CatalogItem
     Column("guide_version", Integer, nullable=False, default=0),
     Column("guide_materials", Text),  # JSON list of required material names, from the guide
+    Column("collaborating", Text),  # JSON list of USCCs, from the guide (联办机构)
 )
+
+OPEN = tuple(s for s in domain.STATUSES if s not in domain.TERMINAL)
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """A listing: by applicant (ID number or account), department, status, overdue."""
+
+    applicant_id_number: str = ""
+    account_id: str = ""
+    department_code: str = ""
+    status: str = ""
+    overdue: bool | None = None
+    page_size: int = 0
+    page_token: str = ""
 
 
 class ApplicationsStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        settings: Settings | None = None,
+        rules: Rules | None = None,
+        calendar: WorkCalendar | None = None,
+    ) -> None:
         self.db = db
+        self.rules = rules or (rules_from(settings) if settings else Rules())
+        self.calendar = calendar or default_calendar()
+        self._calendar_warned: set[int] = set()
         db.create_schema(metadata)
+        # Built once: constructing a statement costs SQLAlchemy more than running it.
+        self._case_by_request = select(cases).where(cases.c.request_id == bindparam("id"))
+        self._case_locked = (
+            select(cases).where(cases.c.case_number == bindparam("number")).with_for_update()
+        )
+        self._published_item = select(catalog_items).where(
+            catalog_items.c.implementation_code == bindparam("code"),
+            catalog_items.c.status == "published",
+        )
+        self._insert_case = insert(cases)
+        self._update_case = (
+            update(cases)
+            .where(cases.c.case_number == bindparam("number"))
+            .values({c.name: bindparam(c.name) for c in cases.c if c.name != "case_number"})
+        )
 
     # -- intake ------------------------------------------------------------------------
 
@@ -86,7 +161,8 @@ class ApplicationsStore:
         without a second event; the same request id with a different application is refused.
         """
         submission = normalise(submission)
-        with self.db.transaction() as tx:
+
+        def receive(tx: Tx) -> tuple[Case, bool]:
             existing = self._by_request(tx.conn, submission.request_id)
             if existing is not None:
                 if not _same_request(existing, submission):
@@ -111,10 +187,150 @@ class ApplicationsStore:
                 status="received",
                 submitted_at=tx.now,
                 materials=submission.materials,
+                department_code=item.department_code,
             )
-            tx.conn.execute(insert(cases).values(**_case_row(case)))
+            tx.conn.execute(self._insert_case, _row(case))
             tx.emit(names.APPLICATION_SUBMITTED, case.submitted_event(), subject=number)
-        return case, True
+            return case, True
+
+        return self.db.write(receive)
+
+    # -- the lifecycle -----------------------------------------------------------------
+
+    def act(self, number: str, decide: Callable[[Case, datetime], Transition]) -> Case:
+        """Apply one transition to a case: read it under the write lock, let the domain
+        decide (`decide(case, now)`), store the result and emit its event, in one
+        transaction."""
+
+        def change(tx: Tx) -> Transition:
+            transition = decide(self._locked(tx.conn, number), tx.now)
+            self._save(tx, transition)
+            return transition
+
+        transition = self.db.write(change)
+        self._check_calendar(transition.case)
+        return transition.case
+
+    def accept(self, number: str, actor: domain.Actor) -> Case:
+        return self.act(number, lambda c, now: domain.accept(c, actor, now, self.calendar))
+
+    def refuse(self, number: str, actor: domain.Actor, reason: str) -> Case:
+        return self.act(number, lambda c, now: domain.refuse(c, actor, reason, now))
+
+    def request_supplement(
+        self, number: str, actor: domain.Actor, materials: Sequence[str]
+    ) -> Case:
+        return self.act(
+            number,
+            lambda c, now: domain.request_supplement(
+                c, actor, tuple(materials), now, self.calendar, self.rules
+            ),
+        )
+
+    def supplement(self, number: str, applicant_id: str, materials: Sequence[str]) -> Case:
+        def decide(case: Case, now: datetime) -> Transition:
+            _require_applicant(case, applicant_id)
+            return domain.supplement(case, tuple(materials), now)
+
+        return self.act(number, decide)
+
+    def assign_review(self, number: str, actor: domain.Actor, departments: Sequence[str]) -> Case:
+        return self.act(
+            number, lambda c, now: domain.assign_review(c, actor, tuple(departments), now)
+        )
+
+    def complete_review(
+        self, number: str, actor: domain.Actor, approved: bool, opinion: str
+    ) -> Case:
+        return self.act(
+            number, lambda c, now: domain.complete_review(c, actor, approved, opinion, now)
+        )
+
+    def pause(self, number: str, actor: domain.Actor, kind: str, reason: str) -> Case:
+        return self.act(number, lambda c, now: domain.pause(c, actor, kind, reason, now))
+
+    def resume(self, number: str, actor: domain.Actor) -> Case:
+        return self.act(number, lambda c, now: domain.resume(c, actor, now, self.calendar))
+
+    def conclude(
+        self, number: str, actor: domain.Actor, result_code: int, reason: str, certificate: str
+    ) -> Case:
+        return self.act(
+            number,
+            lambda c, now: domain.conclude(c, actor, result_code, reason, certificate, now),
+        )
+
+    def withdraw(self, number: str, applicant_id: str, reason: str) -> Case:
+        def decide(case: Case, now: datetime) -> Transition:
+            _require_applicant(case, applicant_id)
+            return domain.withdraw(case, reason, now)
+
+        return self.act(number, decide)
+
+    def evaluate(
+        self, number: str, applicant_id: str, level: str, channel: str, comment: str
+    ) -> Case:
+        def decide(case: Case, now: datetime) -> Transition:
+            _require_applicant(case, applicant_id)
+            return domain.evaluate(case, level, channel, comment, now, self.rules)
+
+        return self.act(number, decide)
+
+    def record_evaluation(self, event: Event) -> bool:
+        """An evaluation collected by a department system (`evaluation.submitted` through
+        ingress), applied once. Unknown or not-yet-concluded cases are refused."""
+        data = dict(event.data)
+        with self.db.consume(event) as tx:
+            if tx is None:
+                return False
+            case = self._locked(tx.conn, data["case_number"])
+            if case.department_code != data["department"]:
+                raise FailedPrecondition(
+                    f"case {case.case_number} is handled by {case.department_code}, not by "
+                    f"the department {data['department']} that sent the evaluation"
+                )
+            transition = domain.evaluate(
+                case,
+                data["level"],
+                data["channel"],
+                data.get("comment") or "",
+                tx.now,
+                self.rules,
+                source=event.source,
+            )
+            self._save(tx, transition)
+        return True
+
+    # -- supervision (电子监察) --------------------------------------------------------
+
+    def supervise(self, now: datetime | None = None) -> list[Transition]:
+        """Run electronic supervision over every open case: deemed acceptance, yellow
+        warnings and red cards, each once per case. Returns what it announced."""
+        when = now or self.db.clock()
+        with self.db.read() as conn:
+            numbers = (
+                conn.execute(
+                    select(cases.c.case_number)
+                    .where(
+                        cases.c.status.in_(OPEN),
+                        cases.c.status != "paused",
+                        or_(cases.c.overdue.is_(False), cases.c.status == "received"),
+                    )
+                    .order_by(cases.c.case_number)
+                )
+                .scalars()
+                .all()
+            )
+        announced: list[Transition] = []
+        for number in numbers:
+            with self.db.transaction() as tx:
+                case = self._locked(tx.conn, number)
+                for transition in domain.supervise(case, when, self.calendar, self.rules):
+                    self._save(tx, transition)
+                    announced.append(transition)
+        return announced
+
+    # -- reads -------------------------------------------------------------------------
 
     def get(self, number: str) -> Case:
         with self.db.read() as conn:
@@ -122,6 +338,33 @@ class ApplicationsStore:
         if row is None:
             raise NotFound(f"no case {number} at this node")
         return _case(row._mapping)
+
+    def list(self, query: CaseQuery) -> tuple[list[Case], str]:
+        """Cases in case-number order (oldest first), paged; returns (page, next token)."""
+        if not 0 <= query.page_size <= MAX_PAGE:
+            raise InvalidArgument.single("page_size", f"must be between 0 and {MAX_PAGE}")
+        if query.status and query.status not in domain.STATUSES:
+            raise InvalidArgument.single("status", f"must be one of {', '.join(domain.STATUSES)}")
+        statement = select(cases)
+        if query.applicant_id_number:
+            statement = statement.where(cases.c.id_number == query.applicant_id_number.upper())
+        if query.account_id:
+            statement = statement.where(cases.c.account_id == query.account_id)
+        if query.department_code:
+            statement = statement.where(cases.c.department_code == query.department_code)
+        if query.status:
+            statement = statement.where(cases.c.status == query.status)
+        if query.overdue is not None:
+            statement = statement.where(cases.c.overdue.is_(query.overdue))
+        if query.page_token:
+            statement = statement.where(cases.c.case_number > query.page_token)
+        size = query.page_size or DEFAULT_PAGE
+        statement = statement.order_by(cases.c.case_number).limit(size + 1)
+        with self.db.read() as conn:
+            found = [_case(r._mapping) for r in conn.execute(statement)]
+        more = len(found) > size
+        found = found[:size]
+        return found, (found[-1].case_number if more else "")
 
     # -- the catalog replica -------------------------------------------------------------
 
@@ -144,7 +387,11 @@ class ApplicationsStore:
                 tx.conn.execute(
                     update(catalog_items)
                     .where(catalog_items.c.implementation_code == code)
-                    .values(guide_version=data["version"], guide_materials=json.dumps(required))
+                    .values(
+                        guide_version=data["version"],
+                        guide_materials=json.dumps(required, ensure_ascii=False),
+                        collaborating=json.dumps(data.get("collaborating_departments", [])),
+                    )
                 )
                 return True
             if current is not None and data["version"] < current.version:
@@ -173,12 +420,10 @@ class ApplicationsStore:
         with self.db.read() as conn:
             return len(conn.execute(select(catalog_items.c.implementation_code)).all())
 
+    # -- helpers -------------------------------------------------------------------------
+
     def _item(self, conn: Connection, code: str) -> CatalogItem | None:
-        row = conn.execute(
-            select(catalog_items).where(
-                catalog_items.c.implementation_code == code, catalog_items.c.status == "published"
-            )
-        ).first()
+        row = conn.execute(self._published_item, {"code": code}).first()
         if row is None:
             return None
         item = _catalog_item(json.loads(row.item))
@@ -186,11 +431,68 @@ class ApplicationsStore:
             item = dataclasses.replace(
                 item, required_materials=tuple(json.loads(row.guide_materials))
             )
+        if row.collaborating:
+            item = dataclasses.replace(
+                item, collaborating_departments=tuple(json.loads(row.collaborating))
+            )
         return item
 
     def _by_request(self, conn: Connection, request_id: str) -> Case | None:
-        row = conn.execute(select(cases).where(cases.c.request_id == request_id)).first()
+        row = conn.execute(self._case_by_request, {"id": request_id}).first()
         return _case(row._mapping) if row else None
+
+    def _locked(self, conn: Connection, number: str) -> Case:
+        row = conn.execute(self._case_locked, {"number": number.strip()}).first()
+        if row is None:
+            raise NotFound(f"no case {number} at this node")
+        return _case(row._mapping)
+
+    def _save(self, tx: Tx, transition: Transition) -> None:
+        case = transition.case
+        values = _row(case)
+        values["number"] = values.pop("case_number")
+        tx.conn.execute(self._update_case, values)
+        tx.emit(transition.event_type, transition.data, subject=case.case_number)
+
+    def _check_calendar(self, case: Case) -> None:
+        """Say once per year when a deadline was counted on a calendar that is not official."""
+        if case.accepted_at is None or case.legal_due_date is None:
+            return
+        for year in self.calendar.years_in(local_date(case.accepted_at), case.legal_due_date):
+            coverage = self.calendar.coverage(year)
+            if coverage == "official" or year in self._calendar_warned:
+                continue
+            self._calendar_warned.add(year)
+            if coverage == WEEKDAYS:
+                log.warning(
+                    "no holiday calendar for %s: counting Monday to Friday; add the year to "
+                    "services/applications/data/holidays.json",
+                    year,
+                    extra={"year": year},
+                )
+            elif coverage == PROVISIONAL:
+                log.warning(
+                    "the %s holiday calendar is provisional (statutory holidays only, no "
+                    "make-up working days); replace it with the State Council's notice",
+                    year,
+                    extra={"year": year},
+                )
+
+
+def rules_from(settings: Settings) -> Rules:
+    return Rules(
+        warning_days=settings.warning_days,
+        warning_share=settings.warning_share,
+        evaluate_at_acceptance=settings.evaluate_at_acceptance,
+    )
+
+
+def _require_applicant(case: Case, applicant_id: str) -> None:
+    given = applicant_id.strip().upper()
+    if not given:
+        raise InvalidArgument.single("applicant_id_number", "is required: who is the applicant")
+    if given != case.applicant.id_number:
+        raise PermissionDenied(f"only the applicant of case {case.case_number} may do this")
 
 
 def _same_request(case: Case, submission: Submission) -> bool:
@@ -203,35 +505,115 @@ def _same_request(case: Case, submission: Submission) -> bool:
 
 
 def _item_json(item: CatalogItem) -> str:
-    return json.dumps(dataclasses.asdict(item), ensure_ascii=False)
+    # By hand: dataclasses.asdict deep-copies every value and shows up in profiles.
+    return json.dumps(
+        {f: getattr(item, f) for f in _ITEM_FIELDS}
+        | {
+            "required_materials": list(item.required_materials),
+            "collaborating_departments": list(item.collaborating_departments),
+        },
+        ensure_ascii=False,
+    )
+
+
+_ITEM_FIELDS = tuple(f.name for f in dataclasses.fields(CatalogItem))
 
 
 def _catalog_item(data: dict[str, Any]) -> CatalogItem:
-    return CatalogItem(**(data | {"required_materials": tuple(data["required_materials"])}))
+    return CatalogItem(
+        **(
+            data
+            | {
+                "required_materials": tuple(data["required_materials"]),
+                "collaborating_departments": tuple(data.get("collaborating_departments", ())),
+            }
+        )
+    )
 
 
-def _case_row(case: Case) -> dict[str, Any]:
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _row(case: Case) -> dict[str, Any]:
+    state = {
+        "materials": list(case.materials),
+        "deemed_accepted": case.deemed_accepted,
+        "legal_due_date": case.legal_due_date.isoformat() if case.legal_due_date else None,
+        "supplement": list(case.supplement),
+        "supplement_requested_at": _when(case.supplement_requested_at),
+        "reviews": [
+            {
+                "department_code": r.department_code,
+                "assigned_at": r.assigned_at.isoformat(),
+                "completed_at": _when(r.completed_at),
+                "approved": r.approved,
+                "opinion": r.opinion,
+                "officer_id": r.officer_id,
+            }
+            for r in case.reviews
+        ],
+        "pauses": [
+            {
+                "kind": p.kind,
+                "reason": p.reason,
+                "started_at": p.started_at.isoformat(),
+                "ended_at": _when(p.ended_at),
+                "working_days": p.working_days,
+            }
+            for p in case.pauses
+        ],
+        "paused_from": case.paused_from,
+        "result_code": case.result_code,
+        "reason": case.reason,
+        "certificate": case.certificate,
+        "evaluation": None
+        if case.evaluation is None
+        else {
+            "level": case.evaluation.level,
+            "channel": case.evaluation.channel,
+            "comment": case.evaluation.comment,
+            "evaluated_at": case.evaluation.evaluated_at.isoformat(),
+            "source": case.evaluation.source,
+        },
+        "officer_id": case.officer_id,
+    }
     return {
         "case_number": case.case_number,
         "request_id": case.request_id,
         "implementation_code": case.item.implementation_code,
-        "item": _item_json(case.item),
+        "department_code": case.department_code,
+        "status": case.status,
         "applicant_kind": case.applicant.kind,
         "applicant_name": case.applicant.name,
         "id_number": case.applicant.id_number,
         "phone": case.applicant.phone,
         "account_id": case.applicant.account_id,
         "channel": case.channel,
-        "status": case.status,
         "submitted_at": case.submitted_at,
-        "materials": json.dumps(list(case.materials), ensure_ascii=False),
+        "accepted_at": case.accepted_at,
+        "due_date": case.due_date,
+        "closed_at": case.closed_at,
+        "warned": case.warned,
+        "overdue": case.overdue,
+        "item": _item_json(case.item),
+        "state": json.dumps(state, ensure_ascii=False),
     }
 
 
-def _case(row: Any) -> Case:
-    submitted_at = row["submitted_at"]
-    if submitted_at.tzinfo is None:  # SQLite keeps no zone; every stored time is UTC
-        submitted_at = submitted_at.replace(tzinfo=UTC)
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite keeps no zone
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _case(row: RowMapping | Any) -> Case:
+    state = json.loads(row["state"])
+    evaluation = state.get("evaluation")
     return Case(
         case_number=row["case_number"],
         request_id=row["request_id"],
@@ -245,6 +627,53 @@ def _case(row: Any) -> Case:
         ),
         channel=row["channel"],
         status=row["status"],
-        submitted_at=submitted_at,
-        materials=tuple(json.loads(row["materials"])),
+        submitted_at=_utc(row["submitted_at"]),  # type: ignore[arg-type]
+        materials=tuple(state["materials"]),
+        department_code=row["department_code"],
+        accepted_at=_utc(row["accepted_at"]),
+        deemed_accepted=state.get("deemed_accepted", False),
+        due_date=row["due_date"],
+        legal_due_date=date.fromisoformat(state["legal_due_date"])
+        if state.get("legal_due_date")
+        else None,
+        supplement=tuple(state.get("supplement", ())),
+        supplement_requested_at=_parse(state.get("supplement_requested_at")),
+        reviews=tuple(
+            Review(
+                r["department_code"],
+                datetime.fromisoformat(r["assigned_at"]),
+                _parse(r["completed_at"]),
+                r["approved"],
+                r["opinion"],
+                r["officer_id"],
+            )
+            for r in state.get("reviews", ())
+        ),
+        pauses=tuple(
+            Pause(
+                p["kind"],
+                p["reason"],
+                datetime.fromisoformat(p["started_at"]),
+                _parse(p["ended_at"]),
+                p["working_days"],
+            )
+            for p in state.get("pauses", ())
+        ),
+        paused_from=state.get("paused_from", ""),
+        result_code=state.get("result_code"),
+        reason=state.get("reason", ""),
+        certificate=state.get("certificate", ""),
+        closed_at=_utc(row["closed_at"]),
+        warned=row["warned"],
+        overdue=row["overdue"],
+        evaluation=None
+        if evaluation is None
+        else Evaluation(
+            evaluation["level"],
+            evaluation["channel"],
+            evaluation["comment"],
+            datetime.fromisoformat(evaluation["evaluated_at"]),
+            evaluation.get("source", "api"),
+        ),
+        officer_id=state.get("officer_id", ""),
     )

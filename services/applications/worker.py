@@ -1,12 +1,22 @@
 """The applications worker: keeps the replica of catalog items (so intake works while
-catalog is down) and relays the applications outbox."""
+catalog is down), records evaluations that department systems collect, runs electronic
+supervision (电子监察) on a timer, and relays the applications outbox."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
+
 from services.applications.store import ApplicationsStore
 from services.contract.envelope import Event
-from services.contract.names import APPLICATIONS, APPLICATIONS_CATALOG_QUEUE
-from services.platform.worker import EventTracing, ServiceStore, contract_handler
+from services.contract.names import (
+    APPLICATIONS,
+    APPLICATIONS_CATALOG_QUEUE,
+    APPLICATIONS_EVALUATIONS_QUEUE,
+)
+from services.platform.worker import EventTracing, ServiceStore, contract_handler, settings_timer
+
+log = logging.getLogger(__name__)
 
 
 class ApplicationsWorker:
@@ -18,3 +28,14 @@ class ApplicationsWorker:
     @contract_handler(APPLICATIONS_CATALOG_QUEUE)
     def on_catalog_item(self, event: Event) -> None:
         self.store.apply_item_event(event)
+
+    @contract_handler(APPLICATIONS_EVALUATIONS_QUEUE)
+    def on_evaluation(self, event: Event) -> None:
+        self.store.record_evaluation(event)
+
+    @settings_timer("supervision_interval", eager=True)
+    def supervise(self) -> None:
+        announced = self.store.supervise()
+        if announced:
+            counts = Counter(t.event_type for t in announced)
+            log.info("supervision: %s", dict(counts), extra={"announced": len(announced)})

@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from services.contract.envelope import Event, encode
 from services.platform.errors import InvalidArgument
+from services.platform.settings import Settings
 from services.platform.store import Database
 
 metadata = MetaData()
@@ -70,7 +71,8 @@ class Entry:
 
 
 class AuditStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, settings: Settings | None = None) -> None:
+        """`settings`: the node's settings (this store needs none of them)."""
         self.db = db
         db.create_schema(metadata)
 

@@ -66,6 +66,7 @@ from services.contract.identifiers import (
 from services.platform.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.platform.node import Division, divisions
 from services.platform.node import division as division_of
+from services.platform.settings import Settings
 from services.platform.store import Database, Tx
 
 metadata = MetaData()
@@ -256,7 +257,8 @@ class BatchResult:
 
 
 class CatalogStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, settings: Settings | None = None) -> None:
+        """`settings`: the node's settings (this store needs none of them)."""
         self.db = db
         self.node: Division = division_of(db.source.division)
         db.create_schema(metadata)

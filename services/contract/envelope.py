@@ -95,6 +95,8 @@ class Event:
     extensions: Mapping[str, Any] = field(default_factory=dict)
     wire: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
     """The JSON object as received, when decoded; its canonical form is what audit hashes."""
+    body: bytes | None = field(default=None, compare=False, repr=False)
+    """The canonical bytes, once computed (`encoded`), so they are computed once."""
 
     @property
     def dataschema(self) -> str:
@@ -106,7 +108,7 @@ class Event:
         return (self.source, self.id)
 
     def with_sequence(self, sequence: int) -> Event:
-        return replace(self, sequence=sequence)
+        return replace(self, sequence=sequence, body=None)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = dict(self.extensions)
@@ -150,7 +152,14 @@ def canonical_json(value: Mapping[str, Any]) -> bytes:
 def encode(event: Event) -> bytes:
     """The canonical bytes of an event: of the object as received if it was decoded (so a
     department can recompute them from what it sent), else of `to_dict()`."""
+    if event.body is not None:
+        return event.body
     return canonical_json(event.wire if event.wire is not None else event.to_dict())
+
+
+def encoded(event: Event) -> Event:
+    """`event` carrying its canonical bytes, so that encoding it again costs nothing."""
+    return replace(event, body=encode(event))
 
 
 def new_event(

@@ -26,6 +26,7 @@ from services.contract import names
 from services.contract.envelope import Event
 from services.notifications.domain import applicant_message
 from services.platform.errors import InvalidArgument
+from services.platform.settings import Settings
 from services.platform.store import Database
 
 metadata = MetaData()
@@ -70,7 +71,8 @@ class StoredMessage:
 
 
 class NotificationsStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, settings: Settings | None = None) -> None:
+        """`settings`: the node's settings (this store needs none of them)."""
         self.db = db
         db.create_schema(metadata)
 

@@ -114,6 +114,25 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("must be a number between 0 and 1") from None
+    if not 0 < value <= 1:
+        raise ValueError("must be a number between 0 and 1")
+    return value
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "1", "on"):
+        return True
+    if value in ("false", "no", "0", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
 def _host(text: str) -> str:
     value = text.strip()
     if not value or " " in value:
@@ -229,6 +248,34 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds in-flight work gets to finish on SIGTERM.",
     ),
     Setting(
+        "warning_days",
+        "GOVNET_WARNING_DAYS",
+        _int_range(0, 60),
+        "2",
+        "Electronic supervision: a yellow warning when this few working days are left …",
+    ),
+    Setting(
+        "warning_share",
+        "GOVNET_WARNING_SHARE",
+        _share,
+        "0.8",
+        "… or when this share of the promised period is used (local policy).",
+    ),
+    Setting(
+        "evaluate_at_acceptance",
+        "GOVNET_EVALUATE_AT_ACCEPTANCE",
+        _boolean,
+        "false",
+        "Whether applicants may evaluate (好差评) once a case is accepted, not only concluded.",
+    ),
+    Setting(
+        "supervision_interval",
+        "GOVNET_SUPERVISION_INTERVAL",
+        _seconds(1, 3600),
+        "60",
+        "How often the applications worker runs electronic supervision over open cases.",
+    ),
+    Setting(
         "log_level",
         "GOVNET_LOG_LEVEL",
         _choice("debug", "info", "warning", "error"),
@@ -272,6 +319,10 @@ class Settings:
     prefetch: int
     delivery_limit: int
     shutdown_grace: float
+    warning_days: int
+    warning_share: float
+    evaluate_at_acceptance: bool
+    supervision_interval: float
     log_level: str
     log_format: str
     seed: str

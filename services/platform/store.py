@@ -13,8 +13,10 @@ service store holds three platform tables next to its own:
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import operator
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Column,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     create_engine,
     event,
     insert,
@@ -43,13 +46,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from services.contract.envelope import Event, Source, encode, new_event
+from services.contract.envelope import Event, Source, encode, encoded, new_event
 from services.contract.registry import Registry
 from services.platform import tracing
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -78,6 +82,7 @@ def platform_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
         postgresql_where=outbox.c.sent_at.is_(None),
     )
     Index("outbox_sent_at", outbox.c.sent_at)
+    Index("outbox_event", outbox.c.event_id)
     counters = Table(
         "counters",
         metadata,
@@ -222,8 +227,27 @@ class Database:
         self.engine = make_engine(url, pool_size=pool_size)
         self.metadata = MetaData()
         self.outbox, self.counters, self.processed = platform_tables(self.metadata)
-        self._on_commit: list[Callable[[], None]] = []
+        self._on_commit: list[Callable[[list[Event]], None]] = []
         self._lock = threading.Lock()
+        # SQLite has one writer at a time; waiting writers are put to sleep by its busy
+        # handler (1, 2, 5, 10 ms ...). Writers of this process queue on a lock instead,
+        # which hands over at once. (Other processes still meet the busy handler.)
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._group: GroupCommit | None = None
+        self.fast_path_lease: float | None = None
+        """Set by a process that publishes its own commits at once (`outbox.FastPath`):
+        outbox rows are then written already claimed for that long, so no other relay
+        publishes them unless that process fails to."""
+        self._next_value = self._next_value_statement()
+        self._mark_processed = (
+            self.upsert(self.processed)
+            .values(
+                source=bindparam("source"),
+                event_id=bindparam("event_id"),
+                processed_at=bindparam("processed_at"),
+            )
+            .on_conflict_do_nothing()
+        )
 
     @property
     def dialect(self) -> str:
@@ -233,7 +257,8 @@ class Database:
         for metadata in (self.metadata, *metadatas):
             metadata.create_all(self.engine)
 
-    def on_commit(self, callback: Callable[[], None]) -> None:
+    def on_commit(self, callback: Callable[[list[Event]], None]) -> None:
+        """Call `callback(events)` after each commit that emitted events."""
         with self._lock:
             self._on_commit.append(callback)
 
@@ -247,13 +272,45 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn:
+        with self._writer(), self.engine.connect() as conn:
             conn = conn.execution_options(govnet_write=True)
             with conn.begin():
                 tx = Tx(conn, self, self.clock())
                 yield tx
         if tx.emitted:
-            self._committed()
+            self._committed(tx.emitted)
+
+    def write(self, work: Callable[[Tx], T]) -> T:
+        """Run `work(tx)` in a write transaction and return its result.
+
+        With group commit on (`enable_group_commit`), the work joins the next batch of the
+        process's writer thread: its own savepoint, one commit for the batch, the result
+        (or the work's exception) handed back only after that commit. Otherwise it runs in
+        a transaction of its own. Either way it commits before this returns.
+        """
+        if self._group is not None:
+            return self._group.run(work)
+        with self.transaction() as tx:
+            return work(tx)
+
+    def enable_group_commit(self) -> None:
+        """Batch concurrent writes of this process into shared transactions (SQLite API
+        processes: one writer at a time anyway, so one commit and no lock hand-offs)."""
+        if self._group is None:
+            self._group = GroupCommit(self)
+
+    def close_group_commit(self) -> None:
+        if self._group is not None:
+            self._group.stop()
+            self._group = None
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+            return
+        with self._write_lock:
+            yield
 
     @contextmanager
     def consume(self, event: Event) -> Iterator[Tx | None]:
@@ -268,20 +325,17 @@ class Database:
 
     def mark_processed(self, conn: Connection, source: str, event_id: str, now: datetime) -> bool:
         """Record `(source, id)`; False if it was already there."""
-        stmt = (
-            self.upsert(self.processed)
-            .values(source=source, event_id=event_id, processed_at=now)
-            .on_conflict_do_nothing()
-        )
-        return conn.execute(stmt).rowcount == 1
+        params = {"source": source, "event_id": event_id, "processed_at": now}
+        return conn.execute(self._mark_processed, params).rowcount == 1
 
     def outbox_add_many(self, conn: Connection, built: Sequence[Event]) -> list[Event]:
         """Assign the source's next sequences and write the events to the outbox, in order."""
         if not built:
             return []
         last = self.next_value(conn, f"sequence:{self.source}", len(built))
-        stored = [e.with_sequence(last - len(built) + 1 + i) for i, e in enumerate(built)]
+        stored = [encoded(e.with_sequence(last - len(built) + 1 + i)) for i, e in enumerate(built)]
         now = time.time()
+        claimed = now + self.fast_path_lease if self.fast_path_lease else None
         self.bulk_insert(
             conn,
             self.outbox,
@@ -293,6 +347,7 @@ class Database:
                     "body": encode(e),
                     "traceparent": e.traceparent,
                     "created_at": now,
+                    "claimed_until": claimed,
                     "attempts": 0,
                 }
                 for e in stored
@@ -303,11 +358,16 @@ class Database:
     def next_value(self, conn: Connection, key: str, count: int = 1) -> int:
         """Advance counter `key` by `count` (from 0) inside the caller's transaction and
         return its new value: gap-free, because a rollback takes the increment back too."""
-        stmt = self.upsert(self.counters).values(key=key, last=count)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[self.counters.c.key], set_={"last": self.counters.c.last + count}
+        params = {"key": key, "count": count, "step": count}
+        return int(conn.execute(self._next_value, params).scalar_one())
+
+    def _next_value_statement(self) -> Any:
+        # Built once: constructing an upsert costs more than running it.
+        statement = self.upsert(self.counters).values(key=bindparam("key"), last=bindparam("count"))
+        return statement.on_conflict_do_update(
+            index_elements=[self.counters.c.key],
+            set_={"last": self.counters.c.last + bindparam("step")},
         ).returning(self.counters.c.last)
-        return int(conn.execute(stmt).scalar_one())
 
     def bulk_insert(self, conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
         """Insert many rows. On SQLite the rows go to the driver's executemany as tuples
@@ -358,12 +418,113 @@ class Database:
             )
             return int(conn.execute(stmt).scalar_one())
 
-    def _committed(self) -> None:
+    def _committed(self, events: list[Event]) -> None:
         for callback in list(self._on_commit):
             try:
-                callback()
+                callback(events)
             except Exception:  # a wake-up must never fail a committed request
                 log.exception("on-commit callback failed")
+
+
+class GroupCommit:
+    """One writer thread that runs the writes of many request threads in shared
+    transactions, each write in its own savepoint."""
+
+    MAX_BATCH = 64
+
+    @dataclass
+    class _Work:
+        work: Callable[[Tx], Any]
+        context: contextvars.Context
+        done: threading.Event = field(default_factory=threading.Event)
+        result: Any = None
+        error: BaseException | None = None
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._queue: queue.SimpleQueue[GroupCommit._Work | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
+        self._thread.start()
+
+    def run(self, work: Callable[[Tx], T]) -> T:
+        item = GroupCommit._Work(work, contextvars.copy_context())
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.result  # type: ignore[no-any-return]
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._commit(batch)
+                    return
+                batch.append(more)
+            self._commit(batch)
+
+    def _commit(self, batch: list[GroupCommit._Work]) -> None:
+        try:
+            with self.db.transaction() as tx:
+                savepoints = _Savepoints(tx.conn)
+                for item in batch:
+                    savepoints.begin()
+                    emitted = len(tx.emitted)
+                    try:
+                        item.result = item.context.run(item.work, tx)
+                        savepoints.release()
+                    except Exception as exc:  # this work fails alone
+                        savepoints.rollback()
+                        del tx.emitted[emitted:]
+                        item.error = exc
+        except Exception as exc:  # the commit failed: every work of the batch did
+            for item in batch:
+                if item.error is None:
+                    item.error = exc
+        finally:
+            for item in batch:
+                item.done.set()
+
+
+class _Savepoints:
+    """One savepoint at a time. On SQLite straight through the driver: SQLAlchemy's
+    nested-transaction machinery costs more than the work of a small request."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        self.nested: Any = None
+
+    def begin(self) -> None:
+        if self.raw is not None:
+            self.raw.execute("SAVEPOINT govnet_work")
+        else:
+            self.nested = self.conn.begin_nested()
+
+    def release(self) -> None:
+        if self.raw is not None:
+            self.raw.execute("RELEASE govnet_work")
+        else:
+            self.nested.commit()
+
+    def rollback(self) -> None:
+        if self.raw is not None:
+            self.raw.execute("ROLLBACK TO govnet_work")
+            self.raw.execute("RELEASE govnet_work")
+        else:
+            self.nested.rollback()
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -51,6 +51,11 @@ QUEUES: tuple[QueueSpec, ...] = (
         names.APPLICATIONS_CATALOG_QUEUE,
         ((events_exchange(names.CATALOG), "item.*"), (events_exchange(names.CATALOG), "guide.*")),
     ),
+    # Satisfaction evaluations collected by department systems, once the gate accepted them.
+    QueueSpec(
+        names.APPLICATIONS_EVALUATIONS_QUEUE,
+        ((names.ACCEPTED_EXCHANGE, names.EVALUATION_SUBMITTED),),
+    ),
     # Provincial standards for city and county catalogs (fed by federation from the parent).
     QueueSpec(names.CATALOG_STANDARDS_QUEUE, ((names.STANDARDS_EXCHANGE, "item.*"),)),
     QueueSpec(

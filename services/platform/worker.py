@@ -31,6 +31,7 @@ from nameko.amqp.consume import Consumer as ConsumerCore
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.messaging import Consumer
+from nameko.timer import Timer
 
 from services.contract import names
 from services.contract.envelope import Event, decode, encode, peek
@@ -259,17 +260,33 @@ class ContractHandler(Consumer):
 contract_handler = ContractHandler.decorator
 
 
+class SettingsTimer(Timer):
+    """nameko's timer, with its interval read from a setting when the worker starts (the
+    `@timer` decorator needs it when the class is defined, before settings exist)."""
+
+    def __init__(self, setting: str, *, eager: bool = False, **kwargs: Any) -> None:
+        self.setting = setting
+        super().__init__(interval=None, eager=eager, **kwargs)
+
+    def setup(self) -> None:
+        self.interval = getattr(config[SETTINGS_KEY], self.setting)
+        super().setup()
+
+
+settings_timer = SettingsTimer.decorator
+
+
 class ServiceStore(DependencyProvider):
     """Gives workers the service's store object, built once from the runtime's database."""
 
     runtime = ServiceRuntime()
 
-    def __init__(self, factory: Callable[[Database], Any]) -> None:
-        self.factory = factory
+    def __init__(self, factory: Callable[..., Any]) -> None:
+        self.factory = factory  # called as factory(db, settings=settings)
 
     def setup(self) -> None:
         self.runtime.ensure_ready()
-        self.store = self.factory(self.runtime.db)
+        self.store = self.factory(self.runtime.db, settings=self.runtime.settings)
 
     def get_dependency(self, worker_ctx: Any) -> Any:
         return self.store

@@ -29,3 +29,26 @@ def test_the_catalog_benchmarks_run_at_small_scale(tmp_path: Path) -> None:
         "| import",
         "| search",
     ]
+
+
+def test_the_submit_benchmark_runs_against_a_real_api_and_echo_server(
+    amqp_uri: str, tmp_path: Path
+) -> None:
+    from tests.bench.applications_bench import (
+        applications_api,
+        echo_caller,
+        echo_server,
+        measure,
+        sizes,
+        submit_caller,
+    )
+
+    request_size, reply_size = sizes()
+    assert 150 < request_size < 600
+    with echo_server(reply_size) as address:
+        echo = measure(echo_caller(address, request_size), 2, 20)
+    with applications_api(amqp_uri, tmp_path) as address:
+        submitted = measure(submit_caller(address), 2, 20)
+    assert (echo.calls, submitted.calls) == (20, 20)
+    assert echo.per_second > 0
+    assert submitted.per_second > 0

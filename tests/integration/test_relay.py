@@ -110,3 +110,36 @@ def test_when_the_broker_is_away_events_stay_pending_and_go_out_later(
         # The failed relay released its claim, so another relay need not wait for the lease.
         assert Relay(db, amqp.ConfirmingPublisher(topology)).drain() == 4
         assert len(events.take(4)) == 4
+
+
+def test_the_fast_path_publishes_commits_at_once_and_marks_them_sent(
+    db: Database, topology: str
+) -> None:
+    from services.platform.outbox import FastPath, start_fast_path
+
+    fast = FastPath(db, amqp.ConfirmingPublisher(topology))
+    thread = start_fast_path(fast)
+    with tap(topology, "audit.events") as events:
+        ids = emit(db, 3)
+        received = events.take(3)
+    fast.stop()
+    thread.join(10)
+    assert [m.properties.message_id for m in received] == ids
+    assert db.pending_count() == 0, "marked sent, so no relay publishes them again"
+
+
+def test_events_the_fast_path_cannot_publish_go_back_to_the_relay_at_once(
+    db: Database, topology: str
+) -> None:
+    from services.platform.outbox import FastPath, start_fast_path
+
+    fast = FastPath(db, amqp.ConfirmingPublisher("amqp://guest:guest@127.0.0.1:1/"))
+    thread = start_fast_path(fast)
+    ids = emit(db, 2)
+    fast.stop()
+    thread.join(10)
+    assert db.pending_count() == 2
+    with tap(topology, "audit.events") as events:
+        # Not after the 30-second lease: the fast path handed them back.
+        assert Relay(db, amqp.ConfirmingPublisher(topology)).relay_once() == 2
+        assert [m.properties.message_id for m in events.take(2)] == ids

@@ -122,7 +122,7 @@ class StoreSuite:
 
     def test_commit_wakes_the_relay_only_when_events_were_emitted(self, db: Database) -> None:
         woken = []
-        db.on_commit(lambda: woken.append(True))
+        db.on_commit(lambda events: woken.append(len(events) > 0))
         with db.transaction():
             pass
         assert woken == []

@@ -27,6 +27,7 @@ def test_names_defines_queue_constants() -> None:
         "INGRESS_GATE_QUEUE",
         "AUDIT_LOG_QUEUE",
         "APPLICATIONS_CATALOG_QUEUE",
+        "APPLICATIONS_EVALUATIONS_QUEUE",
         "CATALOG_STANDARDS_QUEUE",
         "NOTIFICATIONS_APPLICATIONS_QUEUE",
     }

@@ -54,6 +54,74 @@ def build_registry() -> Registry:
         applications.ApplicationSubmittedV1,
         description="An application (办件) was received on any channel.",
     )
+    for event_type, schema, description in (
+        (
+            names.APPLICATION_ACCEPTED,
+            applications.ApplicationAcceptedV1,
+            "A case was accepted (受理), or counts as accepted (视为受理); its clock starts.",
+        ),
+        (
+            names.APPLICATION_REFUSED,
+            applications.ApplicationRefusedV1,
+            "A case was not accepted (不予受理, result code 6), with the reason.",
+        ),
+        (
+            names.APPLICATION_SUPPLEMENT_REQUESTED,
+            applications.ApplicationSupplementRequestedV1,
+            "The department asked for every missing material in one notice (补正).",
+        ),
+        (
+            names.APPLICATION_SUPPLEMENTED,
+            applications.ApplicationSupplementedV1,
+            "The applicant handed in the requested materials.",
+        ),
+        (
+            names.APPLICATION_REVIEW_ASSIGNED,
+            applications.ApplicationReviewAssignedV1,
+            "The case went to review, one review per department in parallel (联审).",
+        ),
+        (
+            names.APPLICATION_REVIEW_COMPLETED,
+            applications.ApplicationReviewCompletedV1,
+            "One department completed its review.",
+        ),
+        (
+            names.APPLICATION_CLOCK_PAUSED,
+            applications.ApplicationClockPausedV1,
+            "A special procedure (特别程序) started: the clock stops.",
+        ),
+        (
+            names.APPLICATION_CLOCK_RESUMED,
+            applications.ApplicationClockResumedV1,
+            "The special procedure ended: the deadline moved by the days it took.",
+        ),
+        (
+            names.APPLICATION_CONCLUDED,
+            applications.ApplicationConcludedV1,
+            "A case was concluded (办结) with a result code, on time or not.",
+        ),
+        (
+            names.APPLICATION_WITHDRAWN,
+            applications.ApplicationWithdrawnV1,
+            "The applicant withdrew the case.",
+        ),
+        (
+            names.APPLICATION_EVALUATED,
+            applications.ApplicationEvaluatedV1,
+            "The applicant evaluated the service (好差评).",
+        ),
+        (
+            names.APPLICATION_DEADLINE_WARNING,
+            applications.ApplicationDeadlineWarningV1,
+            "Electronic supervision: a yellow warning, the promised deadline is near (黄牌).",
+        ),
+        (
+            names.APPLICATION_OVERDUE,
+            applications.ApplicationOverdueV1,
+            "Electronic supervision: a red card, the promised deadline has passed (红牌).",
+        ),
+    ):
+        registry.register(event_type, 1, schema, description=description)
     registry.register(
         names.NOTIFICATION_SENT,
         1,

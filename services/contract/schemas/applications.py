@@ -9,13 +9,23 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from services.contract.fields import (
     BasicCode,
     CaseNumber,
+    CreditCode,
     ImplementationCode,
     MaskedIdNumber,
     MaskedPhone,
 )
+from services.contract.identifiers import ITEM_TYPES
 from services.contract.schemas.common import CHANNELS, ContractSchema
 
 APPLICANT_KINDS = ("natural", "legal")
+PAUSE_KINDS = ("hearing", "inspection", "expert_review", "testing", "public_notice", "other")
+EVALUATION_LEVELS = (
+    "very_satisfied",
+    "satisfied",
+    "basically_satisfied",
+    "dissatisfied",
+    "very_dissatisfied",
+)
 ID_TYPES = ("resident_id", "uscc")
 
 
@@ -63,3 +73,121 @@ class ApplicationSubmittedV1(ContractSchema):
         load_default=list,
         metadata={"description": "Names of the materials handed in."},
     )
+    department = CreditCode(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "The department the case is assigned to (implementing body)."},
+    )
+    type_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(sorted(ITEM_TYPES)),
+        metadata={"description": "The item's national type code."},
+    )
+
+
+class CaseEventV1(ContractSchema):
+    """What every later event of a case carries: the case, when, and who acted."""
+
+    case_number = CaseNumber(required=True)
+    at = fields.AwareDateTime(required=True, format="iso")
+    department = CreditCode(
+        required=True, metadata={"description": "The department that acted (or is assigned)."}
+    )
+    officer_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The acting officer; absent when the system or applicant acts."},
+    )
+
+
+class ApplicationAcceptedV1(CaseEventV1):
+    due_date = fields.Date(required=True, metadata={"description": "Promised deadline (承诺)."})
+    legal_due_date = fields.Date(required=True, metadata={"description": "Legal deadline."})
+    promised_limit_days = fields.Integer(required=True, validate=validate.Range(min=0))
+    deemed = fields.Boolean(
+        required=True,
+        metadata={"description": "True when nobody decided within 5 working days (视为受理)."},
+    )
+
+
+class ApplicationRefusedV1(CaseEventV1):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ApplicationSupplementRequestedV1(CaseEventV1):
+    materials = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "Every missing material, in one notice (一次性告知)."},
+    )
+
+
+class ApplicationSupplementedV1(CaseEventV1):
+    materials = fields.List(fields.String(validate=validate.Length(min=1, max=200)), required=True)
+
+
+class ApplicationReviewAssignedV1(CaseEventV1):
+    reviewers = fields.List(CreditCode(), required=True, validate=validate.Length(min=1))
+
+
+class ApplicationReviewCompletedV1(CaseEventV1):
+    approved = fields.Boolean(required=True)
+    opinion = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    remaining = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "Reviews still open; 0 means the case is reviewed."},
+    )
+
+
+class ApplicationClockPausedV1(CaseEventV1):
+    kind = fields.String(required=True, validate=validate.OneOf(PAUSE_KINDS))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ApplicationClockResumedV1(CaseEventV1):
+    paused_working_days = fields.Integer(required=True, validate=validate.Range(min=0))
+    due_date = fields.Date(required=True)
+    legal_due_date = fields.Date(required=True)
+
+
+class ApplicationConcludedV1(CaseEventV1):
+    result_code = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0, max=5),
+        metadata={"description": "0 出证办结, 1 不予许可, 2 作废, 3 删除, 4 转报, 5 退件."},
+    )
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+    certificate = fields.String(load_default="", validate=validate.Length(max=200))
+    due_date = fields.Date(load_default=None, allow_none=True)
+    on_time = fields.Boolean(required=True)
+
+
+class ApplicationWithdrawnV1(CaseEventV1):
+    reason = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class ApplicationEvaluatedV1(CaseEventV1):
+    level = fields.String(required=True, validate=validate.OneOf(EVALUATION_LEVELS))
+    bad = fields.Boolean(required=True, metadata={"description": "A bad review (差评)."})
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    basic_code = BasicCode(required=True)
+    source = fields.String(
+        load_default="api",
+        metadata={"description": "api, or the source of the department event it came from."},
+    )
+
+
+class ApplicationDeadlineWarningV1(CaseEventV1):
+    due_date = fields.Date(required=True)
+    days_left = fields.Integer(required=True, validate=validate.Range(min=0))
+    share_used = fields.Float(required=True, validate=validate.Range(min=0, max=1))
+
+
+class ApplicationOverdueV1(CaseEventV1):
+    due_date = fields.Date(required=True)
+    days_over = fields.Integer(required=True, validate=validate.Range(min=0))

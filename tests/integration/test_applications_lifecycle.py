@@ -1,0 +1,300 @@
+"""The case lifecycle through the applications store, on SQLite and PostgreSQL (one suite):
+every transition writes its event in the same transaction, listings, supervision, and
+evaluations from department systems."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from services.applications import domain
+from services.applications.domain import Actor, Applicant, Submission, Transition
+from services.applications.store import ApplicationsStore, CaseQuery
+from services.catalog.domain import Guide, GuideMaterial
+from services.catalog.sample import sample_items
+from services.contract import names
+from services.contract.envelope import Event, Source, decode, new_event
+from services.contract.errors import ContractError
+from services.contract.identifiers import resident_check_char
+from services.contract.schemas import default_registry
+from services.platform.errors import FailedPrecondition, NotFound, PermissionDenied
+from services.platform.node import division
+from services.platform.store import Database
+from tests.support.events import evaluation
+
+ITEM = sample_items(division("320102"))[0]  # 食品经营许可, promised 10, legal 20 working days
+PARTNER = sample_items(division("320102"))[2].department_code  # 玄武区住房和城乡建设局
+OFFICER = Actor(ITEM.department_code, "officer-017", "李科员")
+REVIEWER = Actor(PARTNER, "officer-203")
+RESIDENT = "32010219900307123" + resident_check_char("32010219900307123")
+MONDAY = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Nanjing
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def catalog_event(event_type: str, data: dict[str, Any], sequence: int) -> Event:
+    return new_event(
+        default_registry(),
+        event_type,
+        data,
+        source=Source.for_service("320102", "catalog"),
+        now=MONDAY,
+    ).with_sequence(sequence)
+
+
+class LifecycleSuite:
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return Clock(MONDAY)
+
+    @pytest.fixture
+    def store(self, url: str, clock: Clock) -> Iterator[ApplicationsStore]:
+        db = Database(
+            url,
+            service="applications",
+            division="320102",
+            registry=default_registry(),
+            clock=clock,
+        )
+        store = ApplicationsStore(db)
+        store.apply_item_event(catalog_event(names.ITEM_PUBLISHED, ITEM.event_data(), 1))
+        guide = Guide(
+            ITEM.implementation_code,
+            materials=(GuideMaterial("食品经营许可申请书"),),
+            collaborating_departments=(PARTNER,),
+        )
+        store.apply_item_event(catalog_event(names.GUIDE_PUBLISHED, guide.event_data(ITEM), 2))
+        yield store
+        db.dispose()
+
+    def submit(self, store: ApplicationsStore, request_id: str = "r-1", **applicant: str) -> str:
+        who = {"kind": "natural", "name": "王五", "id_number": RESIDENT, "account_id": "u-wang"}
+        who.update(applicant)
+        case, _ = store.submit(
+            Submission(
+                request_id,
+                ITEM.implementation_code,
+                Applicant(**who),
+                "web",
+                ("食品经营许可申请书",),
+            )
+        )
+        return case.case_number
+
+    def events(self, store: ApplicationsStore) -> list[Event]:
+        with store.db.read() as conn:
+            bodies = conn.execute(
+                select(store.db.outbox.c.body).order_by(store.db.outbox.c.id)
+            ).scalars()
+            return [decode(b, default_registry()) for b in bodies]
+
+    def test_a_case_from_intake_to_evaluation(self, store: ApplicationsStore, clock: Clock) -> None:
+        number = self.submit(store)
+        store.request_supplement(number, OFFICER, ["营业执照复印件", "健康证明", "营业执照复印件"])
+        clock.advance(days=1)
+        store.supplement(number, RESIDENT, ["健康证明", "营业执照复印件"])
+        store.accept(number, OFFICER)
+        store.assign_review(number, OFFICER, [ITEM.department_code, PARTNER])
+        clock.advance(days=3)  # Thursday: an inspection until the next Tuesday
+        store.pause(number, OFFICER, "inspection", "现场勘查经营场所")
+        clock.advance(days=5)
+        resumed = store.resume(number, OFFICER)
+        store.complete_review(number, OFFICER, True, "材料齐全")
+        store.complete_review(number, REVIEWER, True, "场所符合要求")
+        concluded = store.conclude(number, OFFICER, 0, "", "JY23201020123456")
+        store.evaluate(number, RESIDENT, "satisfied", "mobile", "办事效率高")
+
+        assert [e.type for e in self.events(store)] == [
+            "application.submitted",
+            "application.supplement_requested",
+            "application.supplemented",
+            "application.accepted",
+            "application.review_assigned",
+            "application.clock_paused",
+            "application.clock_resumed",
+            "application.review_completed",
+            "application.review_completed",
+            "application.concluded",
+            "application.evaluated",
+        ]
+        assert {e.subject for e in self.events(store)} == {number}
+        assert [e.sequence for e in self.events(store)] == list(range(1, 12))
+        # Accepted Tuesday 2026-11-24: 10 working days is 2026-12-08; the inspection took
+        # Friday, Monday and Tuesday (3 working days), so the promise moved to 2026-12-11.
+        assert resumed.due_date == date(2026, 12, 11)
+        assert resumed.legal_due_date == date(2026, 12, 25)
+        assert resumed.pauses[0].working_days == 3
+        assert (concluded.status, concluded.result_code, concluded.certificate) == (
+            "concluded",
+            0,
+            "JY23201020123456",
+        )
+        final = store.get(number)
+        assert final.evaluation is not None
+        assert (final.evaluation.level, final.evaluation.channel) == ("satisfied", "mobile")
+        assert final.materials == ("食品经营许可申请书", "健康证明", "营业执照复印件")
+        assert [(r.department_code, r.approved) for r in final.reviews] == [
+            (ITEM.department_code, True),
+            (PARTNER, True),
+        ]
+
+    def test_a_transition_and_its_event_commit_together_or_not_at_all(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+
+        def broken(case: Any, now: datetime) -> Transition:
+            accepted = domain.accept(case, OFFICER, now, store.calendar)
+            return replace(accepted, data={"case_number": "not a case number"})
+
+        with pytest.raises(ContractError):
+            store.act(number, broken)
+        assert store.get(number).status == "received"
+        assert [e.type for e in self.events(store)] == ["application.submitted"]
+
+    def test_a_case_is_changed_by_one_request_at_a_time(self, store: ApplicationsStore) -> None:
+        number = self.submit(store)
+        outcomes: list[str] = []
+
+        def accept() -> None:
+            try:
+                store.accept(number, OFFICER)
+                outcomes.append("accepted")
+            except FailedPrecondition as exc:
+                outcomes.append(str(exc))
+
+        threads = [threading.Thread(target=accept) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert (
+            sorted(outcomes)
+            == ["accepted"]
+            + [
+                f"case {number} is accepted; it cannot be accepted "
+                "(only when received or supplemented)"
+            ]
+            * 3
+        )
+        assert [e.type for e in self.events(store)].count("application.accepted") == 1
+
+    def test_only_the_applicant_supplements_withdraws_and_evaluates(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+        other = "32010219850101001" + resident_check_char("32010219850101001")
+        with pytest.raises(PermissionDenied, match=f"only the applicant of case {number}"):
+            store.withdraw(number, other, "不办了")
+        assert store.withdraw(number, RESIDENT.lower(), "不办了").status == "withdrawn"
+
+    def test_listings_by_applicant_department_status_and_overdue(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        first = self.submit(store, "a")
+        second = self.submit(store, "b", account_id="u-li")
+        store.accept(first, OFFICER)
+
+        def listed(**query: Any) -> list[str]:
+            page, _ = store.list(CaseQuery(**query))
+            return [c.case_number for c in page]
+
+        assert listed(applicant_id_number=RESIDENT) == [first, second]
+        assert listed(account_id="u-li") == [second]
+        assert listed(department_code=ITEM.department_code, status="accepted") == [first]
+        assert listed(department_code=PARTNER) == []
+        clock.advance(days=30)
+        store.supervise()
+        assert listed(overdue=True) == [first]
+        page, token = store.list(CaseQuery(page_size=1))
+        assert ([c.case_number for c in page], token) == ([first], first)
+        assert listed(page_token=token) == [second]
+
+    def test_supervision_deems_accepts_warns_and_flags_each_once(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        waiting = self.submit(store, "waiting")
+        working = self.submit(store, "working")
+        store.accept(working, OFFICER)  # Monday 2026-11-23: due 2026-12-07
+        clock.now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 4 working days left, 60 % used
+        assert [(t.event_type, t.case.case_number) for t in store.supervise()] == [
+            ("application.accepted", waiting)  # 5 working days passed without a decision
+        ]
+        assert store.get(waiting).deemed_accepted
+        # Deemed accepted as of receipt (2026-11-23, 行政许可法 第三十二条): due 2026-12-07 too.
+        assert store.get(waiting).due_date == date(2026, 12, 7)
+        clock.now = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)  # 1 working day left
+        announced = store.supervise()
+        assert [(t.event_type, t.case.case_number) for t in announced] == [
+            ("application.deadline_warning", waiting),
+            ("application.deadline_warning", working),
+        ]
+        assert (announced[1].data["days_left"], announced[1].data["share_used"]) == (1, 0.9)
+        assert store.supervise() == []
+        clock.now = datetime(2026, 12, 9, 1, 0, tzinfo=UTC)  # two working days late
+        announced = store.supervise()
+        assert [(t.event_type, t.data.get("days_over")) for t in announced] == [
+            ("application.overdue", 2),
+            ("application.overdue", 2),
+        ]
+        assert store.supervise() == []
+        assert store.get(working).overdue
+
+    def test_an_evaluation_from_a_department_system_is_recorded_once(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+        store.accept(number, OFFICER)
+        store.conclude(number, OFFICER, 0, "", "")
+        raw = evaluation(division="320102", department=ITEM.department_code, level="dissatisfied")
+        raw["data"]["case_number"] = number
+        event = decode(__import__("json").dumps(raw), default_registry())
+        assert store.record_evaluation(event)
+        assert not store.record_evaluation(event)
+        evaluated = [e for e in self.events(store) if e.type == "application.evaluated"]
+        assert [(e.data["level"], e.data["bad"], e.data["source"]) for e in evaluated] == [
+            ("dissatisfied", True, raw["source"])
+        ]
+
+    def test_an_evaluation_for_another_departments_case_is_refused(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+        raw = evaluation(division="320102", department=PARTNER)
+        raw["data"]["case_number"] = number
+        event = decode(__import__("json").dumps(raw), default_registry())
+        with pytest.raises(FailedPrecondition, match=f"case {number} is handled by"):
+            store.record_evaluation(event)
+        raw["data"]["case_number"] = "320102-20261123-999999"
+        event = decode(__import__("json").dumps(raw | {"id": "x2"}), default_registry())
+        with pytest.raises(NotFound, match="no case 320102-20261123-999999 at this node"):
+            store.record_evaluation(event)
+
+
+class TestSqliteLifecycle(LifecycleSuite):
+    @pytest.fixture
+    def url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/applications.db"
+
+
+@pytest.mark.postgres
+class TestPostgresLifecycle(LifecycleSuite):
+    @pytest.fixture
+    def url(self, postgres_url: str) -> str:
+        return postgres_url
