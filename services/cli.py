@@ -157,6 +157,7 @@ def node_init() -> None:
     """Declare the broker topology, create the stores and load the catalog seed."""
     settings = load_settings()
     _require_broker(settings)
+    _require_audit_key(settings)
     from services.node import init_node
 
     seeded = init_node(settings)
@@ -180,6 +181,7 @@ def node_run(combined: bool) -> None:
 
     settings = load_settings()
     _require_broker(settings)
+    audit_key = _require_audit_key(settings)
     seeded = init_node(settings)
     division = settings.node
     children = node_children(settings, combined=combined)
@@ -206,6 +208,7 @@ def node_run(combined: bool) -> None:
         click.echo(f"  {service:<14} gRPC {settings.grpc_address(service)}")
     click.echo(f"  broker         {settings.amqp_uri_redacted}")
     click.echo(f"  stores         {settings.node_dir}/  (seeded: {seeded or 'nothing new'})")
+    click.echo(f"  audit key      {audit_key}")
     click.echo("Try it: .venv/bin/govnet demo    Stop: Ctrl-C\n")
 
     while not stopping:
@@ -235,6 +238,8 @@ def worker(services: tuple[str, ...]) -> None:
     settings = load_settings()
     chosen = parse_services(services)
     _require_broker(settings)
+    if "audit" in chosen:
+        _require_audit_key(settings)
     from services.node import run_worker
 
     sys.exit(run_worker(chosen, settings))
@@ -250,6 +255,19 @@ def api(services: tuple[str, ...]) -> None:
     from services.node import run_api
 
     sys.exit(run_api(chosen, settings))
+
+
+def _require_audit_key(settings: Any) -> str:
+    """The node's audit verifier key, making the key on first start; one clear line naming
+    the setting if the key file cannot be used."""
+    from services.audit.notes import NoteError
+    from services.node import node_audit_key
+
+    try:
+        return node_audit_key(settings)
+    except (NoteError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        fail(f"GOVNET_AUDIT_KEY_FILE={str(settings.audit_key_path)!r}: {reason}", 2)
 
 
 def _require_broker(settings: Any) -> None:
@@ -272,41 +290,6 @@ def demo(timeout: float) -> None:
 
     settings = load_settings()
     sys.exit(run_demo(settings, timeout=timeout, echo=click.echo))
-
-
-@cli.group()
-def audit() -> None:
-    """Read the audit log of the running node."""
-
-
-@audit.command("tail")
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new events.")
-@click.option("--type", "event_type", default="", help="Only this event type.")
-@click.option("--subject", default="", help="Only this subject (case number, item code).")
-@click.option("--after", default=0, type=click.IntRange(min=0), help="Start after this index.")
-@click.option(
-    "-n",
-    "--lines",
-    default=20,
-    type=click.IntRange(min=1, max=1000),
-    help="Without --after: how many of the newest events to show first.",
-)
-def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bool) -> None:
-    """Print the newest events of the audit log (and, with -f, new ones as they arrive)."""
-    from services.client import tail_audit
-
-    settings = load_settings()
-    sys.exit(
-        tail_audit(
-            settings,
-            event_type=event_type,
-            subject=subject,
-            after=after,
-            lines=lines,
-            follow=follow,
-            echo=click.echo,
-        )
-    )
 
 
 # -- catalog -------------------------------------------------------------------------------
@@ -524,6 +507,15 @@ def deploy_definitions(vhost: str, out_file: str | None) -> None:
             handle.write(text)
     else:
         click.echo(text, nl=False)
+
+
+def _register() -> None:
+    from services.audit.cli import audit
+
+    cli.add_command(audit)
+
+
+_register()
 
 
 def main() -> None:

@@ -82,6 +82,7 @@ def init_node(settings: Settings) -> dict[str, int]:
     load the catalog seed into an empty catalog. Idempotent. Returns what was seeded."""
     with amqp.connect(settings.amqp_uri) as conn:
         amqp.declare_topology(conn, delivery_limit=settings.delivery_limit)
+    node_audit_key(settings)
     seeded = {}
     for service in SERVICES:
         store = open_store(settings, service)
@@ -91,6 +92,14 @@ def init_node(settings: Settings) -> dict[str, int]:
                 seeded[CATALOG] = report.created
         store.db.dispose()
     return seeded
+
+
+def node_audit_key(settings: Settings) -> str:
+    """The verifier key of the node's audit log, making the signing key on first start."""
+    from services.audit.notes import Signer, origin_for
+
+    signer = Signer.load_or_create(settings.audit_key_path, origin_for(settings.division))
+    return str(signer.verifier)
 
 
 def _seed(store: Any, seed: str) -> Any:

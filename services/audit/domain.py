@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from services.contract.envelope import Event, parse_source
-from services.contract.errors import FORBIDDEN, ContractError
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.contract.envelope import Event, format_time, parse_source
+from services.contract.errors import FORBIDDEN, ContractError, FieldViolation
+from services.contract.identifiers import IdentifierError, check_division_code
 from services.contract.registry import Registry
+from services.platform.errors import InvalidArgument
 
 
 def admit_ingress(event: Event, registry: Registry, node_division: str) -> None:
@@ -34,3 +41,97 @@ def admit_ingress(event: Event, registry: Registry, node_division: str) -> None:
             f"is {source.division}, but this is the node of {node_division}; "
             "publish to your own division's node",
         )
+
+
+_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class ReplayFilter:
+    """Which entries a replay returns. Every field is optional; all given must match.
+
+    - `division`: a GB/T 2260 code; a province or city code also matches every division
+      under it (`320100` is Nanjing and its districts).
+    - `type`: an event type, or a prefix ending in `.*` (`application.*`).
+    - `time_from` / `time_to`: the producer's event time, from inclusive, to exclusive.
+    """
+
+    division: str = ""
+    source: str = ""
+    type: str = ""
+    subject: str = ""
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        division: str = "",
+        source: str = "",
+        type: str = "",
+        subject: str = "",
+        time_from: datetime | None = None,
+        time_to: datetime | None = None,
+    ) -> ReplayFilter:
+        """Check every field; raise `InvalidArgument` listing each bad one."""
+        problems: list[FieldViolation] = []
+        if division:
+            try:
+                check_division_code(division)
+            except IdentifierError as exc:
+                problems.append(FieldViolation("division", exc.reason))
+        if source:
+            try:
+                parse_source(source)
+            except ContractError as exc:
+                problems.append(FieldViolation("source", exc.violations[0].reason))
+        if type and not _TYPE_RE.match(type.removesuffix(".*")):
+            problems.append(
+                FieldViolation("type", "must be an event type or a prefix like application.*")
+            )
+        for name, value in (("time_from", time_from), ("time_to", time_to)):
+            if value is not None and value.tzinfo is None:
+                problems.append(FieldViolation(name, "must carry a time zone"))
+        if (
+            time_from is not None
+            and time_to is not None
+            and time_from.tzinfo is not None
+            and time_to.tzinfo is not None
+            and time_from >= time_to
+        ):
+            problems.append(FieldViolation("time_to", "must be later than time_from"))
+        if problems:
+            raise InvalidArgument(problems)
+        return cls(division, source, type, subject, time_from, time_to)
+
+    def division_prefix(self) -> str:
+        """What the division codes of matching events start with ('' for any)."""
+        if not self.division:
+            return ""
+        level = check_division_code(self.division).level
+        return self.division[: {"province": 2, "city": 4, "county": 6}[level]]
+
+    def conditions(self) -> list[tuple[str, str, Any]]:
+        """(column, operator, value) triples for the log table, all to hold."""
+        out: list[tuple[str, str, Any]] = []
+        prefix = self.division_prefix()
+        if len(prefix) == 6:
+            out.append(("division", "=", prefix))
+        elif prefix:
+            out.append(("division", "LIKE", prefix + "%"))
+        if self.source:
+            out.append(("source", "=", self.source))
+        if self.type.endswith(".*"):
+            prefix = self.type.removesuffix("*")  # "application."
+            out.append(("type", ">=", prefix))
+            out.append(("type", "<", prefix[:-1] + "/"))  # "/" follows "." in ASCII
+        elif self.type:
+            out.append(("type", "=", self.type))
+        if self.subject:
+            out.append(("subject", "=", self.subject))
+        if self.time_from is not None:
+            out.append(("time", ">=", format_time(self.time_from)))
+        if self.time_to is not None:
+            out.append(("time", "<", format_time(self.time_to)))
+        return out

@@ -4,8 +4,8 @@ Wire form: the AMQP message body is one UTF-8 JSON object, content type
 `application/cloudevents+json`, routing key == `type`. See README "Publishing events".
 
 `decode()` turns untrusted bytes into an `Event` or raises `ContractError` naming the
-attribute at fault; `encode()` produces the canonical bytes (sorted keys, no insignificant
-whitespace, UTF-8), which are also what the audit log hashes.
+attribute at fault; `encode()` produces the canonical bytes, which are also what the audit
+log hashes: the JSON Canonicalization Scheme of RFC 8785 (see `canonical_json`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from services.contract import errors
 from services.contract.errors import ContractError, FieldViolation
@@ -51,6 +53,8 @@ _TIME_RE = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
 )
 _TRACEPARENT_RE = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_EXTENSION_NAME_RE = re.compile(r"^[a-z0-9]{1,20}$")
+_INT32 = range(-(2**31), 2**31)
 
 
 @dataclass(frozen=True)
@@ -143,10 +147,86 @@ def format_time(value: datetime) -> str:
 
 
 def canonical_json(value: Mapping[str, Any]) -> bytes:
-    """The canonical form: keys sorted, no insignificant whitespace, UTF-8, no ASCII escaping."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    """The canonical form of RFC 8785 (JSON Canonicalization Scheme): object keys sorted by
+    their UTF-16 code units, no insignificant whitespace, strings as UTF-8 with only the
+    escapes JSON requires, numbers as ECMAScript prints them (`1.0` is `1`, `1e-7` is
+    `1e-7`). Any JCS library in any language produces the same bytes, so a department can
+    recompute the audit leaf of an event it sent.
+
+    orjson with sorted keys already produces exactly this for integers, strings and keys
+    inside the Basic Multilingual Plane; the rare value with a float, an astral-plane
+    character or an integer beyond 64 bits takes the slower, exact path.
+    """
+    try:
+        out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return _jcs(value).encode("utf-8")
+    if _has_float(value) or (not out.isascii() and out.translate(None, _NOT_ASTRAL)):
+        return _jcs(value).encode("utf-8")
+    return out
+
+
+# Every byte but the lead bytes of 4-byte UTF-8 sequences (astral-plane characters).
+_NOT_ASTRAL = bytes(range(0xF0)) + bytes(range(0xF5, 0x100))
+
+
+def _has_float(value: Any) -> bool:
+    """Whether a JSON value holds a float anywhere (a walk that skips scalars quickly)."""
+    pending = [value]
+    while pending:
+        container = pending.pop()
+        for item in container.values() if type(container) is dict else container:
+            kind = type(item)
+            if kind is str or kind is int:
+                continue
+            if kind is float:
+                return True
+            if kind is dict or kind is list or kind is tuple:
+                pending.append(item)
+    return False
+
+
+def _jcs(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None or isinstance(value, bool | int):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return es6_number(value)
+    if isinstance(value, dict):
+        items = sorted(value.items(), key=lambda item: item[0].encode("utf-16-be"))
+        return "{" + ",".join(f"{_jcs(k)}:{_jcs(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_jcs(v) for v in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def es6_number(value: float) -> str:
+    """A float as ECMAScript's Number.prototype.toString prints it (RFC 8785 §3.2.2.3)."""
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{value} is not allowed in JSON")
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    mantissa, _, exponent = repr(abs(value)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    point = len(whole) + (int(exponent) if exponent else 0)  # the decimal point's position
+    stripped = digits.lstrip("0")
+    point -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, n = len(digits), point
+    if k <= n <= 21:
+        text = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + digits
+    else:
+        mark = "+" if n - 1 >= 0 else "-"
+        head = digits[0] + ("." + digits[1:] if k > 1 else "")
+        text = f"{head}e{mark}{abs(n - 1)}"
+    return sign + text
 
 
 def encode(event: Event) -> bytes:
@@ -280,22 +360,19 @@ def parse_time(value: Any, field_name: str) -> datetime:
 
 def _parse_json(body: bytes | str) -> dict[str, Any]:
     try:
-        text = body.decode("utf-8") if isinstance(body, bytes | bytearray) else body
-    except UnicodeDecodeError:
-        raise ContractError.single(errors.MALFORMED, "", "body is not UTF-8") from None
-    try:
-        raw = json.loads(text, parse_constant=_refuse_constant)
-    except ValueError as exc:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if isinstance(body, bytes | bytearray):
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ContractError.single(errors.MALFORMED, "", "body is not UTF-8") from None
         raise ContractError.single(
             errors.MALFORMED, "", f"body is not valid JSON ({exc})"
         ) from None
     if not isinstance(raw, dict):
         raise ContractError.single(errors.MALFORMED, "", "body must be a JSON object")
     return raw
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _require_attributes(raw: Mapping[str, Any]) -> None:
@@ -370,7 +447,19 @@ def _check_traceparent(value: Any) -> str | None:
 
 
 def _extensions(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in raw.items() if k not in KNOWN_ATTRIBUTES}
+    """Extension attributes as CloudEvents 1.0 defines them: a name of 1 to 20 lower-case
+    ASCII letters and digits, and a string, boolean or 32-bit integer value."""
+    out = {k: v for k, v in raw.items() if k not in KNOWN_ATTRIBUTES}
+    for name, value in out.items():
+        if not _EXTENSION_NAME_RE.match(name):
+            raise _invalid(
+                name, "extension attribute names are 1 to 20 lower-case letters a-z and digits"
+            )
+        if not (isinstance(value, str | bool) or (isinstance(value, int) and value in _INT32)):
+            raise _invalid(
+                name, "extension attributes must be a string, a boolean or a 32-bit integer"
+            )
+    return out
 
 
 def _invalid(field_name: str, reason: str) -> ContractError:

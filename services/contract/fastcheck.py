@@ -14,11 +14,15 @@ sits on the hot path of every service.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, missing
 from marshmallow.decorators import POST_LOAD, PRE_LOAD, VALIDATES, VALIDATES_SCHEMA
+
+from services.contract import fields as govnet_fields
+from services.contract.identifiers import IdentifierError
 
 Check = Callable[[Any], bool]
 
@@ -103,6 +107,11 @@ def _compile_field(field: fields.Field[Any]) -> Check:
             return True
 
         return _with_validators(field, each)
+    if isinstance(field, govnet_fields.Pattern):
+        pattern = re.compile(type(field).pattern)
+        return _with_validators(field, lambda v: isinstance(v, str) and bool(pattern.match(v)))
+    if isinstance(field, govnet_fields.Checked):
+        return _with_validators(field, _identifier(field))
     exact = type(field)
     if exact is fields.String:
         return _with_validators(field, lambda v: isinstance(v, str))
@@ -111,6 +120,21 @@ def _compile_field(field: fields.Field[Any]) -> Check:
     if exact is fields.Boolean:
         return lambda v: isinstance(v, bool)
     return _deserializes(field)
+
+
+def _identifier(field: govnet_fields.Checked) -> Check:
+    """An identifier field: its own check (the identifier rules), on a string."""
+
+    def check(value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            field.check(value)
+        except IdentifierError:
+            return False
+        return True
+
+    return check
 
 
 def _with_validators(field: fields.Field[Any], base: Check) -> Check:

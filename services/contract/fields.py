@@ -21,7 +21,7 @@ MASKED_ID_PATTERN = r"^[0-9A-Z]{4}\*{10}[0-9A-Z]{4}$"
 MASKED_PHONE_PATTERN = r"^[0-9]{3}\*+[0-9]{4}$"
 
 
-class _Checked(fields.String):
+class Checked(fields.String):
     """A string checked by one of the identifier functions."""
 
     json_schema: ClassVar[dict[str, Any]] = {}
@@ -40,7 +40,7 @@ class _Checked(fields.String):
         return text
 
 
-class DivisionCode(_Checked):
+class DivisionCode(Checked):
     json_schema: ClassVar[dict[str, Any]] = {
         "pattern": "^[0-9]{6}$",
         "description": "GB/T 2260 division code: province (2) + prefecture (2) + county (2).",
@@ -50,7 +50,7 @@ class DivisionCode(_Checked):
         return identifiers.check_division_code(text)
 
 
-class CreditCode(_Checked):
+class CreditCode(Checked):
     json_schema: ClassVar[dict[str, Any]] = {
         "pattern": "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
         "description": "GB 32100 unified social credit code (18 characters, check character last).",
@@ -60,7 +60,7 @@ class CreditCode(_Checked):
         return identifiers.check_uscc(text)
 
 
-class BasicCode(_Checked):
+class BasicCode(Checked):
     json_schema: ClassVar[dict[str, Any]] = {
         "pattern": "^[0-9]{12}$",
         "description": "Item basic code (基本编码), the same at every level: type (2) + main "
@@ -71,7 +71,7 @@ class BasicCode(_Checked):
         return identifiers.check_basic_code(text)
 
 
-class ImplementationCode(_Checked):
+class ImplementationCode(Checked):
     json_schema: ClassVar[dict[str, Any]] = {
         "pattern": "^[0-9A-HJ-NPQRTUWXY]{18}[0-9]{12}[0-9]{1,6}$",
         "description": "Item implementation code (实施编码): implementing body's USCC (18) + "
@@ -82,7 +82,7 @@ class ImplementationCode(_Checked):
         return identifiers.check_implementation_code(text)
 
 
-class _Pattern(fields.String):
+class Pattern(fields.String):
     pattern: ClassVar[str]
     message: ClassVar[str]
     json_schema: ClassVar[dict[str, Any]] = {}
@@ -96,7 +96,7 @@ class _Pattern(fields.String):
         return text
 
 
-class CaseNumber(_Pattern):
+class CaseNumber(Pattern):
     pattern = CASE_NUMBER_PATTERN
     message = "must be a case number: <division>-<YYYYMMDD>-<6-digit sequence>"
     json_schema: ClassVar[dict[str, Any]] = {
@@ -105,7 +105,7 @@ class CaseNumber(_Pattern):
     }
 
 
-class MaskedIdNumber(_Pattern):
+class MaskedIdNumber(Pattern):
     """An ID number as it may appear in events: masked unless it is a public USCC."""
 
     pattern = r"^([0-9A-Z]{4}\*{10}[0-9A-Z]{4}|[0-9A-HJ-NPQRTUWXY]{18})$"
@@ -120,7 +120,7 @@ class MaskedIdNumber(_Pattern):
     }
 
 
-class MaskedPhone(_Pattern):
+class MaskedPhone(Pattern):
     pattern = MASKED_PHONE_PATTERN
     message = "must be masked (first 3 and last 4 digits kept, e.g. 138****1234)"
     json_schema: ClassVar[dict[str, Any]] = {

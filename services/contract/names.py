@@ -79,5 +79,6 @@ APPLICATION_OVERDUE: Final = "application.overdue"
 NOTIFICATION_SENT: Final = "notification.sent"
 EVALUATION_SUBMITTED: Final = "evaluation.submitted"
 EVENT_REJECTED: Final = "event.rejected"
+CHECKPOINT_SIGNED: Final = "checkpoint.signed"
 
 CONTENT_TYPE: Final = "application/cloudevents+json"

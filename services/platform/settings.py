@@ -23,6 +23,7 @@ from services.contract.names import SERVICES
 from services.platform.node import Division, UnknownDivision, division
 
 CONFIG_ENV = "GOVNET_CONFIG"
+AUDIT_KEY = "audit-ed25519.pem"
 GRPC_PORT_OFFSETS = {name: offset for offset, name in enumerate(SERVICES)}
 
 
@@ -131,6 +132,15 @@ def _boolean(text: str) -> bool:
     if value in ("false", "no", "0", "off"):
         return False
     raise ValueError("must be true or false")
+
+
+def _path(text: str) -> str:
+    value = text.strip()
+    if "\0" in value:
+        raise ValueError("must be a file path")
+    if value and Path(value).is_dir():
+        raise ValueError("is a directory; name the key file itself")
+    return value
 
 
 def _host(text: str) -> str:
@@ -276,6 +286,36 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the applications worker runs electronic supervision over open cases.",
     ),
     Setting(
+        "audit_batch",
+        "GOVNET_AUDIT_BATCH",
+        _int_range(1, 5000),
+        "500",
+        "Most events the audit worker appends in one transaction (its queue prefetch is "
+        "twice this).",
+    ),
+    Setting(
+        "checkpoint_interval",
+        "GOVNET_CHECKPOINT_INTERVAL",
+        _seconds(1, 86400),
+        "60",
+        "How often audit signs a checkpoint of its log, if the log grew.",
+    ),
+    Setting(
+        "checkpoint_every",
+        "GOVNET_CHECKPOINT_EVERY",
+        _int_range(1, 10_000_000),
+        "10000",
+        "Audit also signs a checkpoint after this many new entries, whatever the time.",
+    ),
+    Setting(
+        "audit_key_file",
+        "GOVNET_AUDIT_KEY_FILE",
+        _path,
+        "",
+        "The audit log's Ed25519 signing key (PEM, made on first start); empty for "
+        "`<var>/<division>/audit-ed25519.pem`.",
+    ),
+    Setting(
         "log_level",
         "GOVNET_LOG_LEVEL",
         _choice("debug", "info", "warning", "error"),
@@ -323,6 +363,10 @@ class Settings:
     warning_share: float
     evaluate_at_acceptance: bool
     supervision_interval: float
+    audit_batch: int
+    checkpoint_interval: float
+    checkpoint_every: int
+    audit_key_file: str
     log_level: str
     log_format: str
     seed: str
@@ -378,6 +422,10 @@ class Settings:
             # A relative SQLite path is relative to the working directory; make it explicit.
             url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
         return url
+
+    @property
+    def audit_key_path(self) -> Path:
+        return Path(self.audit_key_file) if self.audit_key_file else self.node_dir / AUDIT_KEY
 
     def grpc_address(self, service: str) -> str:
         return f"{self.grpc_host}:{self.grpc_port_base + GRPC_PORT_OFFSETS[service]}"

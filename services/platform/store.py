@@ -401,6 +401,26 @@ class Database:
                 params.append(tuple(values))
         conn.exec_driver_sql(statement, params)
 
+    def insert_tuples(
+        self,
+        conn: Connection,
+        table: Table,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Insert rows given as tuples of values the driver takes as they are (int, str,
+        bytes, None): on SQLite straight to the driver's executemany."""
+        if not rows:
+            return
+        if self.dialect != "sqlite":
+            conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+            return
+        statement = (
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
+        conn.exec_driver_sql(statement, list(rows))
+
     def upsert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""
         if self.dialect == "sqlite":

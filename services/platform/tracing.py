@@ -10,7 +10,7 @@ Spans never carry personal data: only event types, ids, case numbers and item co
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -100,6 +100,31 @@ def consumer_span(name: str, traceparent: str | None, **attributes: Any) -> Iter
             yield span
     finally:
         context.detach(token)
+
+
+@contextmanager
+def batch_spans(events: Sequence[Any], queue: str) -> Iterator[None]:
+    """One CONSUMER span per event of a batch, each the child of its own producer, all
+    covering the batch's processing. Nothing at all when export is off."""
+    if not _configured:
+        yield
+        return
+    spans = []
+    for event in events:
+        span = tracer().start_span(
+            f"{event.type} process", context=context_from(event.traceparent), kind=SpanKind.CONSUMER
+        )
+        span.set_attribute("messaging.system", "rabbitmq")
+        span.set_attribute("messaging.destination.name", queue)
+        span.set_attribute("messaging.message.id", event.id)
+        span.set_attribute("messaging.batch.message_count", len(events))
+        span.set_attribute("govnet.event.type", event.type)
+        spans.append(span)
+    try:
+        yield
+    finally:
+        for span in spans:
+            span.end()
 
 
 @contextmanager

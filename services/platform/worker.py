@@ -260,6 +260,131 @@ class ContractHandler(Consumer):
 contract_handler = ContractHandler.decorator
 
 
+class BatchContractHandler(ContractHandler):
+    """Entrypoint: contract events from one queue, handed to the method a batch at a time.
+
+    Messages are collected while they arrive back to back; the batch goes to the method as
+    soon as the consumer has nothing more to read right now, or holds `batch` messages (the
+    queue's prefetch is twice that, so the broker keeps sending while a batch commits). The
+    method receives `list[Event]`, in arrival order, and must commit them in one
+    transaction. Then:
+
+    - success: the whole batch is acknowledged with one multiple-ack;
+    - failure: each event is tried again alone, so that one bad event cannot hold back the
+      rest; alone, a `DomainError`/`ContractError` parks it on govnet.rejected and anything
+      else requeues it (counted by the quorum queue's delivery limit, as for single events).
+
+    A message that breaks the contract is rejected before the batch is formed, as with
+    `contract_handler`. Batches of one queue are handled one after the other, in order.
+    """
+
+    _STOP = object()
+
+    def __init__(self, queue_name: str, *, batch_setting: str, **kwargs: Any) -> None:
+        self.batch_setting = batch_setting
+        super().__init__(queue_name, **kwargs)
+
+    def setup(self) -> None:
+        import eventlet.queue
+
+        self.batch = int(getattr(config[SETTINGS_KEY], self.batch_setting))
+        self.consumer_options["prefetch_count"] = 2 * self.batch
+        self._arrivals: Any = eventlet.queue.LightQueue()
+        super().setup()
+
+    def start(self) -> None:
+        super().start()
+        self.container.spawn_managed_thread(
+            self._flush_loop, identifier=f"BatchContractHandler.flush[{self.method_name}]"
+        )
+
+    def stop(self) -> None:
+        super().stop()
+        self._arrivals.put(self._STOP)
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        self._arrivals.put(message)
+
+    def _flush_loop(self) -> None:
+        while True:
+            first = self._arrivals.get()
+            if first is self._STOP:
+                return
+            messages = [first]
+            while len(messages) < self.batch and not self._arrivals.empty():
+                more = self._arrivals.get_nowait()
+                if more is self._STOP:
+                    self._flush(messages)
+                    return
+                messages.append(more)
+            try:
+                self._flush(messages)
+            except Exception:  # never let the loop die: the messages go back to the queue
+                log.exception("a batch failed unexpectedly; requeueing it")
+                for message in messages:
+                    self.consumer.requeue_message(message)
+
+    def _flush(self, messages: list[Any]) -> None:
+        events: list[Event] = []
+        kept: list[Any] = []
+        registry = default_registry()
+        for message in messages:
+            try:
+                events.append(decode(message.body, registry))
+                kept.append(message)
+            except ContractError as error:
+                self._reject_now(message, error)
+        if not events:
+            return
+        if self._run(events) is None:
+            _ack_up_to(kept[-1])
+            return
+        for event, message in zip(events, kept, strict=True):
+            error = self._run([event])
+            if error is None:
+                self.consumer.ack_message(message)
+            elif isinstance(error, DomainError | ContractError):
+                self._reject_now(message, error)
+            else:
+                self.consumer.requeue_message(message)
+
+    def _run(self, events: list[Event]) -> BaseException | None:
+        """Run the method on `events` in a worker; return its exception, if any."""
+        import eventlet.event
+
+        done: Any = eventlet.event.Event()
+
+        def handle_result(worker_ctx: Any, result: Any = None, exc_info: Any = None) -> Any:
+            done.send(None if exc_info is None else exc_info[1])
+            return result, exc_info
+
+        try:
+            self.container.spawn_worker(
+                self, (events,), {}, context_data={}, handle_result=handle_result
+            )
+        except ContainerBeingKilled as exc:
+            return exc
+        return done.wait()  # type: ignore[no-any-return]
+
+    def _reject_now(self, message: Any, error: Exception) -> None:
+        try:
+            self.runtime.reject(message, error, self.queue_name)
+        except Exception:
+            log.exception("could not park a rejected message; requeueing it")
+            self.consumer.requeue_message(message)
+            return
+        self.consumer.ack_message(message)
+
+
+def _ack_up_to(message: Any) -> None:
+    """Acknowledge `message` and every earlier unacknowledged delivery of its channel."""
+    if message.channel.connection:
+        message.ack(multiple=True)
+
+
+batch_handler = BatchContractHandler.decorator
+
+
 class SettingsTimer(Timer):
     """nameko's timer, with its interval read from a setting when the worker starts (the
     `@timer` decorator needs it when the class is defined, before settings exist)."""
@@ -319,6 +444,11 @@ class EventTracing(DependencyProvider):
 
     def worker_setup(self, worker_ctx: Any) -> None:
         if not isinstance(worker_ctx.entrypoint, ContractHandler) or not worker_ctx.args:
+            return
+        if isinstance(worker_ctx.args[0], list):  # a batch: one span per event, same length
+            manager: Any = tracing.batch_spans(worker_ctx.args[0], worker_ctx.entrypoint.queue_name)
+            manager.__enter__()
+            self._spans[worker_ctx] = manager
             return
         event: Event = worker_ctx.args[0]
         manager = tracing.consumer_span(

@@ -93,3 +93,19 @@ def test_id_check_explains_an_invalid_code() -> None:
     result = govnet("id", "check", "91350100M000100Y44", env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == "uscc: invalid: check character is 4, expected 3"
+
+
+@pytest.mark.parametrize("command", [("worker", "audit"), ("node", "init"), ("audit", "key")])
+def test_an_unusable_audit_key_file_is_one_line_naming_the_setting(
+    command: tuple[str, ...], amqp_uri: str, tmp_path: Path
+) -> None:
+    key = tmp_path / "audit.pem"
+    key.write_text("not a key")
+    env = node_env(amqp_uri=amqp_uri, var_dir=tmp_path, GOVNET_AUDIT_KEY_FILE=str(key))
+
+    result = govnet(*command, env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"govnet: GOVNET_AUDIT_KEY_FILE={str(key)!r}: not an unencrypted PEM private key"
+    ]

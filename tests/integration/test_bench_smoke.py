@@ -52,3 +52,23 @@ def test_the_submit_benchmark_runs_against_a_real_api_and_echo_server(
     assert (echo.calls, submitted.calls) == (20, 20)
     assert echo.per_second > 0
     assert submitted.per_second > 0
+
+
+def test_the_audit_benchmarks_run_at_small_scale(amqp_uri: str, tmp_path: Path) -> None:
+    from tests.bench import audit_bench
+
+    ingested = audit_bench.store_ingest(1200, tmp_path)
+    scanned = audit_bench.scan(tmp_path / "ingest.db")
+    replayed = audit_bench.replay(amqp_uri, tmp_path / "ingest.db", tmp_path)
+    verified = audit_bench.verify(3000, tmp_path, jobs=2)
+    consumed = audit_bench.raw_consume_seconds(amqp_uri, 600)
+
+    assert (ingested.count, scanned.count, replayed.count, verified.count) == (
+        1200,
+        1200,
+        1200,
+        3000,
+    )
+    assert min(ingested.rate, ingested.baseline_rate, scanned.rate, replayed.rate) > 0
+    assert verified.jobs == 2
+    assert consumed > 0

@@ -91,3 +91,18 @@ def publish(
         )
     finally:
         connection.close()
+
+
+def publish_many(amqp_uri: str, exchange: str, messages: list[tuple[str, bytes]]) -> None:
+    """Publish (routing key, body) pairs on one connection, each confirmed."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_uri))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        properties = pika.BasicProperties(
+            content_type="application/cloudevents+json", delivery_mode=2
+        )
+        for routing_key, body in messages:
+            channel.basic_publish(exchange, routing_key, body, properties)
+    finally:
+        connection.close()

@@ -18,6 +18,7 @@ from services.contract.envelope import (
     canonical_json,
     decode,
     encode,
+    es6_number,
     new_event,
     parse_source,
     parse_time,
@@ -118,7 +119,7 @@ def test_encoding_a_decoded_event_gives_the_canonical_form_of_what_was_sent(
     registry: Registry,
 ) -> None:
     raw = application()
-    raw["x-department-batch"] = "批次-7"  # an extension must be in the hash too
+    raw["departmentbatch"] = "批次-7"  # an extension must be in the hash too
     pretty = json.dumps(raw, ensure_ascii=False, indent=4)
 
     encoded = encode(decode(pretty, registry))
@@ -135,20 +136,153 @@ def test_canonical_json_sorts_keys_drops_whitespace_and_keeps_chinese_as_utf8() 
     assert canonical_json(value) == '{"a":{"z":[1,2],"名称":"食品经营许可"},"b":1}'.encode()
 
 
-def test_canonical_json_refuses_nan() -> None:
-    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
-        canonical_json({"score": float("nan")})
+@pytest.mark.parametrize("body", [b'{"score": Infinity}', b'{"n": 1e400}'])
+def test_infinity_never_enters_an_event(registry: Registry, body: bytes) -> None:
+    with pytest.raises(ContractError) as refused:
+        decode(body, registry)
+
+    assert refused.value.code == errors.MALFORMED
+    assert str(refused.value).startswith("body is not valid JSON (")
 
 
-def test_unknown_extension_attributes_are_kept_in_extensions(registry: Registry) -> None:
+def test_a_producer_cannot_put_nan_in_a_float_field(registry: Registry) -> None:
+    data = {
+        "case_number": CASE,
+        "at": "2026-12-01T09:00:00+08:00",
+        "department": XUANWU_MARKET,
+        "due_date": "2026-12-10",
+        "days_left": 2,
+        "share_used": float("nan"),
+    }
+
+    with pytest.raises(ContractError) as refused:
+        new_event(
+            registry,
+            "application.deadline_warning",
+            data,
+            source=Source.for_service("320102", "applications"),
+            now=datetime(2026, 12, 1, tzinfo=UTC),
+        )
+
+    assert [v.field for v in refused.value.violations] == ["data.share_used"]
+
+
+def test_a_float_in_an_event_takes_the_exact_path_and_a_string_that_looks_like_one_does_not() -> (
+    None
+):
+    assert canonical_json({"a": 2.0, "b": "版本:1.5"}) == '{"a":2,"b":"版本:1.5"}'.encode()
+    assert canonical_json({"b": "版本:1.5"}) == '{"b":"版本:1.5"}'.encode()
+    assert canonical_json({"big": 2**70}) == b'{"big":1180591620717411303424}'
+
+
+def test_canonical_json_is_rfc_8785_for_the_rfcs_own_example() -> None:
+    # RFC 8785 §3.2.2: numbers as ECMAScript prints them, minimal string escapes.
+    text = (
+        '{"numbers":[333333333.33333329,1E30,4.50,2e-3,0.000000000000000000000000001],'
+        '"string":"\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",'
+        '"literals":[null,true,false]}'
+    )
+
+    assert (
+        canonical_json(json.loads(text))
+        == (
+            '{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],'
+            '"string":"€$\\u000f\\nA\'B\\"\\\\\\\\\\"/"}'
+        ).encode()
+    )
+
+
+def test_canonical_json_sorts_keys_by_utf16_code_units_as_rfc_8785_does() -> None:
+    # RFC 8785 §3.2.3: the emoji (UTF-16 D83D DE00) sorts before U+FB33, unlike code points.
+    value = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+    }
+
+    order = list(json.loads(canonical_json(value)))
+
+    assert order == ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (1.0, "1"),
+        (-0.0, "0"),
+        (0.1, "0.1"),
+        (1e-6, "0.000001"),
+        (1e-7, "1e-7"),
+        (123.456, "123.456"),
+        (1e20, "100000000000000000000"),
+        (1e21, "1e+21"),
+        (1.2345678901234568e20, "123456789012345680000"),
+        (-2.5e-9, "-2.5e-9"),
+        (5e-324, "5e-324"),
+        (1.7976931348623157e308, "1.7976931348623157e+308"),
+    ],
+)
+def test_floats_are_printed_as_ecmascript_prints_them(number: float, text: str) -> None:
+    assert es6_number(number) == text
+    assert canonical_json({"n": number}) == f'{{"n":{text}}}'.encode()
+
+
+def test_extension_attributes_are_kept_in_extensions_and_in_the_canonical_bytes(
+    registry: Registry,
+) -> None:
     raw = application()
-    raw["x-department-batch"] = "批次-7"
-    raw["partitionkey"] = {"shard": 3}
+    raw["departmentbatch"] = "批次-7"
+    raw["partitionkey"] = 3
+    raw["urgent"] = True
 
     event = decode(json.dumps(raw), registry)
 
-    assert event.extensions == {"x-department-batch": "批次-7", "partitionkey": {"shard": 3}}
-    assert event.to_dict()["x-department-batch"] == "批次-7"
+    assert event.extensions == {"departmentbatch": "批次-7", "partitionkey": 3, "urgent": True}
+    assert event.to_dict()["departmentbatch"] == "批次-7"
+    assert b'"departmentbatch":"\xe6\x89\xb9' in encode(event)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "reason"),
+    [
+        (
+            "x-department-batch",
+            "7",
+            "extension attribute names are 1 to 20 lower-case letters a-z and digits",
+        ),
+        (
+            "departmentbatchnumber",
+            "7",
+            "extension attribute names are 1 to 20 lower-case letters a-z and digits",
+        ),
+        (
+            "partitionkey",
+            {"shard": 3},
+            "extension attributes must be a string, a boolean or a 32-bit integer",
+        ),
+        (
+            "weight",
+            0.5,
+            "extension attributes must be a string, a boolean or a 32-bit integer",
+        ),
+        (
+            "counter",
+            2**31,
+            "extension attributes must be a string, a boolean or a 32-bit integer",
+        ),
+    ],
+)
+def test_an_extension_attribute_outside_cloudevents_rules_is_refused(
+    registry: Registry, name: str, value: Any, reason: str
+) -> None:
+    raw = application()
+    raw[name] = value
+
+    assert only(refusal(raw, registry)) == (errors.INVALID_ATTRIBUTE, name, reason)
 
 
 def test_unknown_data_fields_are_tolerated_and_kept(registry: Registry) -> None:
@@ -207,7 +341,11 @@ def test_nan_in_the_body_is_refused_as_malformed(registry: Registry) -> None:
 
     code, field, reason = only(refusal(body, registry))
     assert (code, field) == (errors.MALFORMED, "")
-    assert "NaN is not allowed in JSON" in reason
+    column = body.index("NaN") + 1
+    assert reason == (
+        "body is not valid JSON (unexpected character, expected a JSON value: "
+        f"line 1 column {column} (char {column - 1}))"
+    )
 
 
 # -- refusals of attributes -----------------------------------------------------------------

@@ -219,10 +219,19 @@ def test_the_default_registry_holds_every_event_type_named_in_names() -> None:
         if name.isupper()
         and isinstance(value, str)
         and value.split(".")[0]
-        in ("item", "guide", "deviation", "application", "notification", "evaluation", "event")
+        in (
+            "item",
+            "guide",
+            "deviation",
+            "application",
+            "notification",
+            "evaluation",
+            "event",
+            "checkpoint",
+        )
     }
     assert [(s.type, s.major) for s in default_registry()] == [(t, 1) for t in sorted(event_types)]
-    assert len(event_types) == 22
+    assert len(event_types) == 23
 
 
 def test_only_evaluations_may_come_through_ingress() -> None:

@@ -64,6 +64,10 @@ def test_an_empty_environment_gives_the_defaults() -> None:
         warning_share=0.8,
         evaluate_at_acceptance=False,
         supervision_interval=60.0,
+        audit_batch=500,
+        checkpoint_interval=60.0,
+        checkpoint_every=10000,
+        audit_key_file="",
         log_level="info",
         log_format="auto",
         seed="sample",
@@ -201,6 +205,32 @@ def test_a_grpc_port_base_outside_the_usable_range_is_refused(value: str, reason
     assert problems({"GOVNET_GRPC_PORT_BASE": value}) == [
         f"GOVNET_GRPC_PORT_BASE={value!r}: {reason}"
     ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        ("GOVNET_AUDIT_BATCH", "0", "must be between 1 and 5000"),
+        ("GOVNET_CHECKPOINT_INTERVAL", "0.5", "must be between 1 and 86400 seconds"),
+        ("GOVNET_CHECKPOINT_EVERY", "many", "must be a whole number"),
+    ],
+)
+def test_bad_audit_settings_are_refused(variable: str, value: str, reason: str) -> None:
+    assert problems({variable: value}) == [f"{variable}={value!r}: {reason}"]
+
+
+def test_an_audit_key_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:
+    assert problems({"GOVNET_AUDIT_KEY_FILE": str(tmp_path)}) == [
+        f"GOVNET_AUDIT_KEY_FILE={str(tmp_path)!r}: is a directory; name the key file itself"
+    ]
+
+
+def test_the_audit_key_lives_under_the_node_directory_unless_named() -> None:
+    default = Settings.from_environment(environ={"GOVNET_VAR": "/srv/govnet"})
+    named = Settings.from_environment(environ={"GOVNET_AUDIT_KEY_FILE": "/etc/govnet/audit.pem"})
+
+    assert default.audit_key_path == Path("/srv/govnet/320000/audit-ed25519.pem")
+    assert named.audit_key_path == Path("/etc/govnet/audit.pem")
 
 
 def test_a_per_service_database_url_is_checked_too() -> None:

@@ -10,7 +10,14 @@ from functools import cache
 
 from services.contract import names
 from services.contract.registry import Registry
-from services.contract.schemas import applications, catalog, evaluations, notifications, platform
+from services.contract.schemas import (
+    applications,
+    audit,
+    catalog,
+    evaluations,
+    notifications,
+    platform,
+)
 
 
 def build_registry() -> Registry:
@@ -141,6 +148,13 @@ def build_registry() -> Registry:
         platform.EventRejectedV1,
         description="A message was refused because it broke the contract; the message itself "
         "is on the govnet.rejected exchange with the reason in its headers.",
+    )
+    registry.register(
+        names.CHECKPOINT_SIGNED,
+        1,
+        audit.CheckpointSignedV1,
+        description="The audit log signed a checkpoint: its size and Merkle root, with the "
+        "node's Ed25519 key, so that auditors elsewhere hold what the log promised.",
     )
     return registry
 

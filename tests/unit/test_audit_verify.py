@@ -1,0 +1,364 @@
+"""`govnet audit verify`: an untouched export verifies; every kind of tampering is found
+at the log index where it happened."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.audit.merkle import leaf_hash
+from services.audit.notes import open_note
+from services.audit.verify import Verification, verify_export
+from services.contract.envelope import canonical_json
+from tests.support.audit_logs import (
+    audit_signer,
+    build_log,
+    entry_line,
+    lines_of,
+    synthetic_events,
+    write_export,
+)
+
+COUNT = 2600
+CHECKPOINTS = (700, 1024, 2000, 2600)
+SMALL_CHUNKS = 400_000  # bytes: several ranges per file, so range joins are exercised
+NOTIFICATIONS = "govnet://320000/notifications"
+
+
+@pytest.fixture(scope="module")
+def events() -> list[bytes]:
+    return synthetic_events(COUNT)
+
+
+@pytest.fixture(scope="module")
+def log(events: list[bytes]):  # type: ignore[no-untyped-def]
+    return build_log(events, CHECKPOINTS)
+
+
+@pytest.fixture
+def export(log, tmp_path: Path) -> Path:  # type: ignore[no-untyped-def]
+    return write_export(tmp_path / "audit.jsonl", log)
+
+
+def verify(path: Path, *, jobs: int = 1, pinned: bool = True, **kwargs: object) -> Verification:
+    key = audit_signer().verifier if pinned else None
+    return verify_export(path, key=key, jobs=jobs, chunk_bytes=SMALL_CHUNKS, **kwargs)  # type: ignore[arg-type]
+
+
+def found(result: Verification) -> list[tuple[int | None, str]]:
+    return [(p.index, p.message) for p in result.problems]
+
+
+def rewrite(path: Path, lines: list[bytes]) -> None:
+    path.write_bytes(b"".join(lines))
+
+
+def edited(line: bytes) -> bytes:
+    assert b'"channel":"web"' in line
+    return line.replace(b'"channel":"web"', b'"channel":"window"')
+
+
+def source_of_entry(index: int) -> int:
+    return (index - 1) % 3  # synthetic events take the three sources in turn
+
+
+# -- what passes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_untouched_export_verifies(export: Path, jobs: int) -> None:
+    result = verify(export, jobs=jobs)
+
+    assert result.ok, found(result)
+    assert (result.entries, result.checkpoints, result.sources) == (COUNT, 4, 3)
+    assert result.last_checkpoint == 2600
+    assert result.key_pinned
+    assert result.notes == []
+
+
+def test_without_a_pinned_key_the_key_the_file_names_is_used_and_said_so(export: Path) -> None:
+    result = verify(export, pinned=False)
+
+    assert result.ok
+    assert not result.key_pinned
+    assert result.key == str(audit_signer().verifier)
+
+
+def test_entries_after_the_last_checkpoint_are_noted_not_failed(
+    events: list[bytes], tmp_path: Path
+) -> None:
+    path = write_export(tmp_path / "audit.jsonl", build_log(events, (1024, 2000)))
+
+    result = verify(path)
+
+    assert result.ok
+    assert result.notes == [
+        "entries 2001 to 2600 come after the last checkpoint; no signature covers them yet"
+    ]
+
+
+# -- tampering, each found at its index ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_edited_entry_is_found_at_its_index(export: Path, jobs: int) -> None:
+    lines = lines_of(export)
+    at = entry_line(lines, 1500)
+    lines[at] = edited(lines[at])
+    rewrite(export, lines)
+
+    assert found(verify(export, jobs=jobs)) == [
+        (
+            1025,
+            "entries 1025 to 2000 do not hash to the root signed at size 2000: one of them was "
+            "changed, removed, inserted or moved",
+        ),
+        (1500, "the entry does not hash to the leaf the log recorded: it was changed"),
+        (
+            None,
+            "the root signed at size 2600 does not match either: it covers the change found "
+            "before size 2000, and maybe others among entries 2001 to 2600",
+        ),
+    ]
+
+
+def test_a_deleted_entry_is_found_at_its_index(export: Path) -> None:
+    lines = lines_of(export)
+    del lines[entry_line(lines, 1500)]
+    rewrite(export, lines)
+
+    problems = found(verify(export))
+
+    assert problems[0] == (1500, "this entry is missing: it was removed")
+    # Its source's next entry (three later) shows the hole in that source's sequence.
+    source = ["applications", "catalog", "notifications"][source_of_entry(1500)]
+    assert problems[1] == (
+        1503,
+        f"govnet://320000/{source} sequence 500 missing before this entry (sequence 501): "
+        "events never reached the log or were removed",
+    )
+    assert problems[2:] == [
+        (2000, "the checkpoint of size 2000 follows entry 1999: entries removed or inserted"),
+        (2600, "the checkpoint of size 2600 follows entry 2599: entries removed or inserted"),
+        (None, "the header promises 2600 entries but the file has 2599"),
+    ]
+
+
+def test_two_entries_that_swapped_places_are_found_at_their_indexes(export: Path) -> None:
+    lines = lines_of(export)
+    a, b = entry_line(lines, 1500), entry_line(lines, 1501)
+    lines[a], lines[b] = lines[b], lines[a]
+    rewrite(export, lines)
+
+    problems = found(verify(export))
+
+    assert problems[:2] == [
+        (
+            1025,
+            "entries 1025 to 2000 do not hash to the root signed at size 2000: one of them was "
+            "changed, removed, inserted or moved",
+        ),
+        (1500, "entries 1500 and 1501 are in each other's place"),
+    ]
+    assert [index for index, _ in problems[2:]] == [None]
+
+
+def test_an_inserted_entry_is_found_at_its_index(export: Path) -> None:
+    lines = lines_of(export)
+    at = entry_line(lines, 1500)
+    forged = lines[at].replace(b'"id":"', b'"id":"f', 1)  # the same event, another id
+    lines.insert(at + 1, forged)
+    rewrite(export, lines)
+
+    problems = found(verify(export))
+
+    source = ["applications", "catalog", "notifications"][source_of_entry(1500)]
+    assert problems == [
+        (1501, "an entry the log never recorded was inserted here"),
+        (
+            1501,
+            f"govnet://320000/{source} sequence 500 appear again: a duplicated or replayed event",
+        ),
+        (2001, "the checkpoint of size 2000 follows entry 2001: entries removed or inserted"),
+        (2601, "the checkpoint of size 2600 follows entry 2601: entries removed or inserted"),
+        (None, "the header promises 2600 entries but the file has 2601"),
+    ]
+
+
+def test_a_consistent_rewrite_is_found_between_the_checkpoints_around_it(export: Path) -> None:
+    # The leaf the log recorded is rewritten too: only the signed roots can tell.
+    lines = lines_of(export)
+    at = entry_line(lines, 1500)
+    original = lines[at]
+    lines[at] = edited(original)
+
+    old_leaf, new_leaf = leaf_hash(original[:-1]).hex(), leaf_hash(lines[at][:-1]).hex()
+    lines = [line.replace(old_leaf.encode(), new_leaf.encode()) for line in lines]
+    rewrite(export, lines)
+
+    problems = found(verify(export))
+
+    assert problems[0] == (
+        1025,
+        "entries 1025 to 2000 do not hash to the root signed at size 2000: one of them was "
+        "changed, removed, inserted or moved",
+    )
+    assert [index for index, _ in problems] == [1025, None]
+
+
+def test_a_log_rewritten_and_re_signed_with_the_node_key_fails_against_a_kept_checkpoint(
+    events: list[bytes],
+    log,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    kept = open_note(log.notes[2000], audit_signer().verifier)
+    forged_events = list(events)
+    forged_events[1499] = edited(forged_events[1499] + b"\n")[:-1]
+    path = write_export(tmp_path / "forged.jsonl", build_log(forged_events, CHECKPOINTS))
+
+    assert verify(path).ok  # internally consistent, signed with the real key …
+    assert found(verify(path, trusted=[kept])) == [  # … but not what the log promised before
+        (
+            None,
+            "the entries up to 2000 do not hash to the root of your trusted checkpoint of "
+            "size 2000: the log was rewritten",
+        )
+    ]
+
+
+def test_a_log_cut_short_and_re_signed_fails_against_a_kept_checkpoint(
+    events: list[bytes],
+    log,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    kept = open_note(log.notes[2600], audit_signer().verifier)
+    path = write_export(tmp_path / "short.jsonl", build_log(events[:2000], (1024, 2000)))
+
+    assert found(verify(path, trusted=[kept])) == [
+        (
+            None,
+            "your trusted checkpoint has 2600 entries but the export ends at 2000: entries "
+            "were removed",
+        )
+    ]
+
+
+def test_an_event_that_never_reached_the_log_is_found_at_its_sources_next_entry(
+    tmp_path: Path,
+) -> None:
+    events = synthetic_events(COUNT, skip=[(0, 7)])  # applications' event 7 was lost
+    path = write_export(tmp_path / "gap.jsonl", build_log(events, CHECKPOINTS))
+    index = next(i for i, e in enumerate(events, 1) if b'"sequence":8,' in e)
+
+    assert found(verify(path)) == [
+        (
+            index,
+            "govnet://320000/applications sequence 7 missing before this entry (sequence 8): "
+            "events never reached the log or were removed",
+        )
+    ]
+
+
+def test_a_cut_file_is_found(export: Path) -> None:
+    lines = lines_of(export)
+    rewrite(export, lines[: entry_line(lines, 2300) + 1])
+
+    result = verify(export)
+
+    assert found(result) == [
+        (2049, "no _leaves record follows these entries: the export was cut or edited"),
+        (None, "the header promises 2600 entries but the file has 2300"),
+    ]
+    assert result.notes == [
+        "entries 2001 to 2300 come after the last checkpoint; no signature covers them yet"
+    ]
+
+
+def test_a_checkpoint_signed_with_another_key_fails_against_the_pinned_key(
+    events: list[bytes], tmp_path: Path
+) -> None:
+    stranger = audit_signer(b"someone else's key")
+    path = write_export(
+        tmp_path / "stranger.jsonl", build_log(events, (2600,), signer=stranger), signer=stranger
+    )
+
+    problems = found(verify(path))
+
+    assert problems[0] == (2600, problems[0][1])
+    assert problems[0][1].startswith("checkpoint: not signed by govnet/320000/audit (key ")
+    assert problems[1][1].startswith("the export names the key govnet/320000/audit+")
+    assert verify(path, pinned=False).ok  # which is why auditors pin the key
+
+
+def test_an_altered_checkpoint_note_fails_its_signature(export: Path) -> None:
+    lines = lines_of(export)
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'{"_checkpoint":{"note"'))
+    lines[at] = lines[at].replace(b"\\n700\\n", b"\\n699\\n", 1)
+    rewrite(export, lines)
+
+    problems = found(verify(export))
+
+    assert problems == [
+        (
+            700,
+            "checkpoint: the signature of govnet/320000/audit does not verify: the text was "
+            "changed",
+        ),
+        (
+            None,
+            "a consistency proof from 700 to 1024 refers to a checkpoint the export does not hold",
+        ),
+    ]
+
+
+def test_a_wrong_consistency_proof_is_found(export: Path) -> None:
+    lines = lines_of(export)
+    at = next(i for i, line in enumerate(lines) if line.startswith(b'{"_consistency"'))
+    record = json.loads(lines[at])
+    first = record["_consistency"]["proof"][0]
+    record["_consistency"]["proof"][0] = ("1" if first[0] == "0" else "0") + first[1:]
+    lines[at] = canonical_json(record) + b"\n"
+    rewrite(export, lines)
+
+    assert found(verify(export)) == [
+        (
+            701,
+            "the checkpoints of sizes 700 and 1024 are not consistent: the log was rewritten "
+            "between them",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "the export is empty"),
+        (
+            b'{"specversion":"1.0"}\n',
+            "not an audit export (the first line must be a header "
+            'with "_format":"govnet-audit-export/1")',
+        ),
+    ],
+)
+def test_a_file_that_is_not_an_export_is_refused(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(content)
+
+    assert [p.message for p in verify(path).problems] == [problem]
+
+
+def test_the_verdict_does_not_depend_on_the_number_of_processes(export: Path) -> None:
+    lines = lines_of(export)
+    at = entry_line(lines, 300)
+    lines[at] = edited(lines[at])
+    del lines[entry_line(lines, 2100)]
+    rewrite(export, lines)
+
+    assert found(verify(export, jobs=1)) == found(verify(export, jobs=2))
+    assert found(verify(export, jobs=1)) == found(
+        verify_export(export, key=audit_signer().verifier, jobs=1)  # one range for the file
+    )
