@@ -15,18 +15,20 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.contract.names import APPLICATIONS, AUDIT, CATALOG, NOTIFICATIONS, SERVICES
 from services.contract.schemas import default_registry
 from services.platform import amqp, supervisor
 from services.platform.errors import Unavailable
-from services.platform.grpc_server import ApiServer, Registration
 from services.platform.logs import setup_logging
 from services.platform.outbox import FastPath, start_fast_path
 from services.platform.settings import Settings
 from services.platform.store import Database
 from services.platform.tracing import setup_tracing, shutdown_tracing
+
+if TYPE_CHECKING:  # grpc stays out of worker processes: it does not mix with eventlet
+    from services.platform.grpc_server import ApiServer, Registration
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +139,8 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+
+    from services.platform.grpc_server import ApiServer
 
     servers: list[ApiServer] = []
     fast_paths: list[tuple[FastPath, threading.Thread]] = []
