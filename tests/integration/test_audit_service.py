@@ -116,12 +116,11 @@ def test_every_event_is_logged_once_in_batches_and_the_broken_one_rejected(
     ]
     submitted = [e for e in entries if e.type == names.APPLICATION_SUBMITTED]
 
-    assert [e.log_index for e in entries] == list(range(1, logged + 1))
+    assert [e.log_index for e in entries] == list(range(1, len(entries) + 1))
     assert [e.canonical for e in submitted] == synthetic_events(COUNT)
     assert json.loads(node["rejected"]) == ["application.submitted"]
     # Entries committed together share their recorded time: far fewer commits than events.
     commits = len({e.recorded_at for e in submitted})
-    print(f"{commits} commits for {COUNT} events")
     assert commits <= COUNT // 20, f"{commits} commits for {COUNT} events"
 
 
@@ -220,7 +219,9 @@ def test_a_replay_streams_the_log_in_order_with_filters(
     everything = replayed(audit)
     catalog = replayed(audit, source="govnet://320000/catalog")
 
-    assert [i for i, _ in everything] == list(range(1, logged + 1))
+    # Checkpoint events may have joined the log since: it only grows.
+    assert len(everything) >= logged
+    assert [i for i, _ in everything] == list(range(1, len(everything) + 1))
     assert [e for _, e in catalog] == synthetic_events(COUNT)[1::3]
 
 
