@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from services.applications.calendar import WorkCalendar
+from services.platform.calendar import WorkCalendar
 from services.contract.errors import FieldViolation
 from services.contract.identifiers import (
     IdentifierError,

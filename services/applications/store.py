@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 
 from services.applications import domain
-from services.applications.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
+from services.platform.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
 from services.applications.domain import (
     Applicant,
     Case,
@@ -466,7 +466,7 @@ class ApplicationsStore:
             if coverage == WEEKDAYS:
                 log.warning(
                     "no holiday calendar for %s: counting Monday to Friday; add the year to "
-                    "services/applications/data/holidays.json",
+                    "services/platform/data/holidays.json",
                     year,
                     extra={"year": year},
                 )

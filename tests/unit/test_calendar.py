@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.applications.calendar import (
+from services.platform.calendar import (
     OFFICIAL,
     PROVISIONAL,
     WEEKDAYS,
@@ -27,7 +27,7 @@ def days(first: date, last: date) -> list[date]:
 
 def holidays_file() -> dict[str, Any]:
     text = (
-        resources.files("services.applications").joinpath("data/holidays.json").read_text("utf-8")
+        resources.files("services.platform").joinpath("data/holidays.json").read_text("utf-8")
     )
     data: dict[str, Any] = json.loads(text)
     return data

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from services.applications.calendar import default_calendar
+from services.platform.calendar import default_calendar
 from services.applications.domain import (
     Actor,
     Applicant,

@@ -85,7 +85,7 @@ def default_calendar() -> WorkCalendar:
             frozenset(d for d in constants.workdays if d.year == year),
         )
     text = (
-        resources.files("services.applications").joinpath("data/holidays.json").read_text("utf-8")
+        resources.files("services.platform").joinpath("data/holidays.json").read_text("utf-8")
     )
     for key, entry in json.loads(text).items():
         if key.startswith("_"):
