@@ -130,7 +130,7 @@ def config_show() -> None:
 
     settings = load_settings()
     for setting in SETTINGS:
-        value = str(getattr(settings, setting.name))
+        value = settings.texts.get(setting.name, str(getattr(settings, setting.name)))
         if setting.secret:
             value = redact_uri(value)
         click.echo(f"{setting.env:<34} {value:<44} ({settings.sources[setting.name]})")
@@ -182,6 +182,7 @@ def node_run(combined: bool) -> None:
     settings = load_settings()
     _require_broker(settings)
     audit_key = _require_audit_key(settings)
+    _require_templates(settings)
     seeded = init_node(settings)
     division = settings.node
     children = node_children(settings, combined=combined)
@@ -240,6 +241,8 @@ def worker(services: tuple[str, ...]) -> None:
     _require_broker(settings)
     if "audit" in chosen:
         _require_audit_key(settings)
+    if "notifications" in chosen:
+        _require_templates(settings)
     from services.node import run_worker
 
     sys.exit(run_worker(chosen, settings))
@@ -252,9 +255,25 @@ def api(services: tuple[str, ...]) -> None:
     settings = load_settings()
     chosen = parse_services(services)
     _require_broker(settings)
+    if "notifications" in chosen:
+        _require_templates(settings)
     from services.node import run_api
 
     sys.exit(run_api(chosen, settings))
+
+
+def _require_templates(settings: Any) -> None:
+    """Stop with every problem of the notification templates, before anything starts."""
+    from pathlib import Path
+
+    from services.contract.schemas import default_registry
+    from services.notifications.templates import TemplateError, load_templates
+
+    path = Path(settings.templates_file) if settings.templates_file else None
+    try:
+        load_templates(path, default_registry())
+    except TemplateError as exc:
+        fail(str(exc), 2)
 
 
 def _require_audit_key(settings: Any) -> str:
@@ -482,6 +501,42 @@ def catalog_conformance(division: str, department: str, details: bool, as_json: 
             echo=click.echo,
         )
     )
+
+
+# -- notifications ---------------------------------------------------------------------
+
+
+@cli.group()
+def notifications() -> None:
+    """Notification templates."""
+
+
+@notifications.command("templates")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+def notifications_templates(file: str | None) -> None:
+    """Check a templates file (default: GOVNET_TEMPLATES, else the built-in one) the way the
+    service does at start: every placeholder against its event's schema. Exit 1 if bad."""
+    from pathlib import Path
+
+    from services.contract.schemas import default_registry
+    from services.notifications.templates import TemplateError, load_templates
+
+    path = Path(file) if file else None
+    if path is None and load_settings().templates_file:
+        path = Path(load_settings().templates_file)
+    try:
+        loaded = load_templates(path, default_registry())
+    except TemplateError as exc:
+        for problem in exc.problems:
+            click.echo(problem)
+        sys.exit(1)
+    click.echo(f"OK: {len(loaded.templates)} templates in {loaded.source}")
+    for template in sorted(loaded.templates.values(), key=lambda t: t.id):
+        languages = ", ".join(template.texts)
+        click.echo(
+            f"  {template.id:<34} v{template.version}  {template.event_type}/v{template.major}"
+            f"  {template.audience:<10} {', '.join(template.channels)}  [{languages}]"
+        )
 
 
 # -- deployment ----------------------------------------------------------------------------

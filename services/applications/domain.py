@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from services.platform.calendar import WorkCalendar
 from services.contract.errors import FieldViolation
 from services.contract.identifiers import (
     IdentifierError,
@@ -18,6 +17,7 @@ from services.contract.identifiers import (
     mask_phone,
     mask_resident_id,
 )
+from services.platform.calendar import WorkCalendar
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 CHANNELS = ("web", "mobile", "window", "terminal", "hotline")

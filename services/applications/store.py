@@ -36,7 +36,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 
 from services.applications import domain
-from services.platform.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
 from services.applications.domain import (
     Applicant,
     Case,
@@ -54,6 +53,7 @@ from services.applications.domain import (
 )
 from services.contract import names
 from services.contract.envelope import Event
+from services.platform.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
 from services.platform.errors import (
     FailedPrecondition,
     InvalidArgument,

@@ -46,6 +46,7 @@ APPLICATIONS_CATALOG_QUEUE: Final = "applications.catalog"
 CATALOG_STANDARDS_QUEUE: Final = "catalog.standards"
 APPLICATIONS_EVALUATIONS_QUEUE: Final = "applications.evaluations"
 NOTIFICATIONS_APPLICATIONS_QUEUE: Final = "notifications.applications"
+NOTIFICATIONS_CATALOG_QUEUE: Final = "notifications.catalog"
 
 # -- rejection headers -------------------------------------------------------------------
 
@@ -77,6 +78,7 @@ APPLICATION_EVALUATED: Final = "application.evaluated"
 APPLICATION_DEADLINE_WARNING: Final = "application.deadline_warning"
 APPLICATION_OVERDUE: Final = "application.overdue"
 NOTIFICATION_SENT: Final = "notification.sent"
+NOTIFICATION_FAILED: Final = "notification.failed"
 EVALUATION_SUBMITTED: Final = "evaluation.submitted"
 EVENT_REJECTED: Final = "event.rejected"
 CHECKPOINT_SIGNED: Final = "checkpoint.signed"

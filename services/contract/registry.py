@@ -89,6 +89,11 @@ class Registry:
             f"{event_type} v{major} is not supported (supported: {versions})",
         )
 
+    def schema(self, event_type: str, major: int) -> Schema:
+        """The payload schema instance of a registered type and major version."""
+        self.get(event_type, major)  # the same errors for an unknown one
+        return self._schemas[(event_type, major)]
+
     def latest(self, event_type: str) -> EventSpec:
         majors = self.majors(event_type)
         if not majors:

@@ -1,44 +1,365 @@
-"""Who hears what, and in which words. Pure: no I/O, no clock, no nameko/grpc."""
+"""Who hears what, through which channels, and when a message may go. Pure: no I/O, no
+clock (times are passed in), no nameko/grpc.
+
+Applicants hear about their case: received (inbox), accepted, refused with the reason,
+supplement requested with the list, concluded, and — when a concluded case is still
+unrated some days later — an invitation to evaluate. Departments hear electronic
+supervision's yellow and red cards for their cases and every bad review, which they must
+rectify by a deadline; a missed deadline goes to the supervising level. Cases that came in
+through the 12345 hotline, and every bad review, also become call-back work orders.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from services.contract import names
+from services.notifications.templates import CHINA, Localized
+
+INBOX, EMAIL, SMS, WORKORDER = "inbox", "email", "sms", "workorder"
+DELIVERED = "delivered"
+CREATED = "created"
+SENDING = "sending"
+TEMPORARY = "temporary-failure"
+PERMANENT = "permanent-failure"
+
+RESULTS: Mapping[int, Localized] = {
+    0: Localized({"zh-CN": "准予许可，已出证", "en": "granted, the certificate is issued"}),
+    1: Localized({"zh-CN": "不予许可", "en": "not granted"}),
+    2: Localized({"zh-CN": "已作废", "en": "voided"}),
+    3: Localized({"zh-CN": "已删除", "en": "deleted"}),
+    4: Localized({"zh-CN": "已转报上级机关", "en": "forwarded to a higher authority"}),
+    5: Localized({"zh-CN": "已退件", "en": "returned"}),
+}
+LEVELS: Mapping[str, Localized] = {
+    "very_satisfied": Localized({"zh-CN": "非常满意", "en": "very satisfied"}),
+    "satisfied": Localized({"zh-CN": "满意", "en": "satisfied"}),
+    "basically_satisfied": Localized({"zh-CN": "基本满意", "en": "basically satisfied"}),
+    "dissatisfied": Localized({"zh-CN": "不满意", "en": "dissatisfied"}),
+    "very_dissatisfied": Localized({"zh-CN": "非常不满意", "en": "very dissatisfied"}),
+}
+APPLICANT_NOTICES = frozenset(
+    {
+        names.APPLICATION_ACCEPTED,
+        names.APPLICATION_REFUSED,
+        names.APPLICATION_SUPPLEMENT_REQUESTED,
+        names.APPLICATION_CONCLUDED,
+    }
+)
+CALLBACKS: Mapping[str, str] = {
+    names.APPLICATION_ACCEPTED: "callback.accepted",
+    names.APPLICATION_REFUSED: "callback.refused",
+    names.APPLICATION_CONCLUDED: "callback.concluded",
+}
+DEPARTMENT_NOTICES = frozenset({names.APPLICATION_DEADLINE_WARNING, names.APPLICATION_OVERDUE})
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
 @dataclass(frozen=True)
-class InboxMessage:
+class Case:
+    """What notifications knows of a case, from its `application.submitted` event."""
+
+    case_number: str
     recipient: str
-    case_number: str | None
-    title: str
-    body: str
-    template: str
+    """The applicant's inbox: their account id, or `case:<case number>` without one."""
+    account_id: str | None
+    applicant_name: str  # masked for natural persons, as in the event
+    item_name: str
+    channel: str
+    department: str | None
+    division: str
 
 
-def recipient_for(applicant: dict[str, Any], case_number: str) -> str:
-    """An applicant's inbox: their account, or the case itself when they have no account
-    (a walk-in applicant reads it through the case)."""
-    account = applicant.get("account_id")
-    return account if account else f"case:{case_number}"
+@dataclass(frozen=True)
+class Contact:
+    """How to reach someone: an applicant's account, or a department."""
+
+    key: str
+    language: str = "zh-CN"
+    email: str | None = None
+    phone: str | None = None
+    email_enabled: bool = True
+    sms_enabled: bool = True
+    name: str = ""
+    supervisor: str | None = None  # departments: the supervising department's code
 
 
-def applicant_message(event_type: str, data: dict[str, Any]) -> InboxMessage | None:
-    """The in-app message an applicant gets for an applications event, or None."""
-    if event_type != names.APPLICATION_SUBMITTED:
-        return None
-    number = data["case_number"]
+@dataclass(frozen=True)
+class Planned:
+    """One notification to create: a template for one recipient on one channel."""
+
+    template_id: str
+    recipient: str
+    channel: str
+    language: str
+    values: Mapping[str, Any]
+    address: str | None = None  # email or phone, for those channels
+
+
+@dataclass(frozen=True)
+class Plan:
+    notifications: list[Planned] = field(default_factory=list)
+    rectification_due: date | None = None
+    """Set when the event is a bad review: the department must rectify by this day."""
+
+
+def applicant_key(account_id: str | None, case_number: str) -> str:
+    """An applicant's inbox: their account, or the case itself when they have none (a
+    walk-in applicant reads it through the case)."""
+    return account_id if account_id else f"case:{case_number}"
+
+
+def department_key(code: str) -> str:
+    return f"dept:{code}"
+
+
+def supervision_key(division: str) -> str:
+    """The inbox of a division's electronic supervision office (电子监察), for escalations
+    about departments that name no supervising department."""
+    return f"supervision:{division}"
+
+
+def case_from_submitted(data: Mapping[str, Any], division: str) -> Case:
     applicant = data["applicant"]
-    days = data["promised_limit_days"]
-    promise = "即办件，将当场办结。" if days == 0 else f"承诺在 {days} 个工作日内办结。"
-    return InboxMessage(
-        recipient=recipient_for(applicant, number),
-        case_number=number,
-        title=f"您的“{data['item_name']}”申请已收到",
-        body=(
-            f"{applicant['name']}，您好：您提交的“{data['item_name']}”申请已收到，"
-            f"办件编号 {number}，{promise}"
-        ),
-        template=f"{names.APPLICATION_SUBMITTED}/zh-CN/v1",
+    account = applicant.get("account_id")
+    return Case(
+        case_number=data["case_number"],
+        recipient=applicant_key(account, data["case_number"]),
+        account_id=account,
+        applicant_name=applicant["name"],
+        item_name=data["item_name"],
+        channel=data["channel"],
+        department=data.get("department"),
+        division=division,
     )
+
+
+def context(case: Case, department_name: str, division_name: str) -> dict[str, Any]:
+    return {
+        "case": {
+            "item_name": case.item_name,
+            "applicant_name": case.applicant_name,
+            "department_name": department_name or (case.department or ""),
+            "channel": case.channel,
+        },
+        "division": {"name": division_name},
+    }
+
+
+def plan_event(
+    event_type: str,
+    data: Mapping[str, Any],
+    case: Case,
+    *,
+    applicant: Contact | None,
+    department: Contact | None,
+    base: Mapping[str, Any],
+    channels: frozenset[str],
+    rectify_by: date | None = None,
+    rectify_days: int = 0,
+) -> Plan:
+    """The notifications one applications event calls for. `base` holds the context
+    values (`context`); `channels` the delivery channels this node has configured;
+    `rectify_by` the rectification deadline, for a bad review."""
+    values = {**data, **base}
+    if event_type == names.APPLICATION_SUBMITTED:
+        days = data["promised_limit_days"]
+        values["promise"] = Localized(
+            {
+                "zh-CN": "即办件，将当场办结。" if days == 0 else f"承诺在 {days} 个工作日内办结。",
+                "en": "It is handled on the spot."
+                if days == 0
+                else f"We promise a decision within {days} working days.",
+            }
+        )
+        return Plan([_inbox_only("application.submitted", case.recipient, applicant, values)])
+    if event_type in APPLICANT_NOTICES:
+        if event_type == names.APPLICATION_CONCLUDED:
+            values["result"] = result_text(data)
+        planned = _to_applicant(event_type, case, applicant, values, channels)
+        if case.channel == "hotline" and event_type in CALLBACKS:
+            planned.append(_work_order(CALLBACKS[event_type], case, values))
+        return Plan(planned)
+    if event_type in DEPARTMENT_NOTICES:
+        code = data.get("department") or case.department
+        if not code:
+            return Plan()
+        return Plan(_to_department(event_type, code, department, values, channels))
+    if event_type == names.APPLICATION_EVALUATED and data.get("bad"):
+        code = data.get("department") or case.department
+        values["level_name"] = LEVELS.get(data.get("level", ""), Localized())
+        values["rectify_by"] = rectify_by
+        values["rectify_days"] = rectify_days
+        planned = [_work_order("callback.bad_review", case, values)]
+        if code:
+            planned += _to_department(
+                "rectification.requested", code, department, values, channels - {SMS}
+            )
+        return Plan(planned, rectification_due=rectify_by if code else None)
+    return Plan()
+
+
+def plan_invitation(
+    concluded: Mapping[str, Any],
+    case: Case,
+    *,
+    applicant: Contact | None,
+    base: Mapping[str, Any],
+    channels: frozenset[str],
+    invitation_days: int,
+) -> list[Planned]:
+    values = {
+        **concluded,
+        **base,
+        "result": result_text(concluded),
+        "invitation_days": invitation_days,
+    }
+    return _to_applicant("evaluation.invitation", case, applicant, values, channels)
+
+
+def plan_escalation(
+    evaluated: Mapping[str, Any],
+    *,
+    supervisor: Contact | None,
+    division: str,
+    base: Mapping[str, Any],
+    channels: frozenset[str],
+    rectify_by: date,
+    rectify_days: int,
+) -> list[Planned]:
+    """To the supervising department if the department names one, else to the division's
+    electronic supervision office."""
+    values = {
+        **evaluated,
+        **base,
+        "level_name": LEVELS.get(evaluated.get("level", ""), Localized()),
+        "rectify_by": rectify_by,
+        "rectify_days": rectify_days,
+    }
+    if supervisor is None:
+        return [_inbox_only("rectification.escalated", supervision_key(division), None, values)]
+    return _to_department(
+        "rectification.escalated", supervisor.key.removeprefix("dept:"), supervisor, values,
+        channels - {SMS},
+    )  # fmt: skip
+
+
+def result_text(concluded: Mapping[str, Any]) -> Localized:
+    code = concluded.get("result_code", 0)
+    text = RESULTS.get(code, Localized({"zh-CN": f"结果代码 {code}", "en": f"result {code}"}))
+    reason = concluded.get("reason") or ""
+    if not reason:
+        return text
+    return Localized({"zh-CN": f"{text['zh-CN']}（{reason}）", "en": f"{text['en']} ({reason})"})
+
+
+def _inbox_only(
+    template_id: str, recipient: str, contact: Contact | None, values: Mapping[str, Any]
+) -> Planned:
+    return Planned(template_id, recipient, INBOX, _language(contact), values)
+
+
+def _to_applicant(
+    template_id: str,
+    case: Case,
+    contact: Contact | None,
+    values: Mapping[str, Any],
+    channels: frozenset[str],
+) -> list[Planned]:
+    return _everywhere(template_id, case.recipient, contact, values, channels)
+
+
+def _to_department(
+    template_id: str,
+    code: str,
+    contact: Contact | None,
+    values: Mapping[str, Any],
+    channels: frozenset[str],
+) -> list[Planned]:
+    return _everywhere(template_id, department_key(code), contact, values, channels)
+
+
+def _everywhere(
+    template_id: str,
+    recipient: str,
+    contact: Contact | None,
+    values: Mapping[str, Any],
+    channels: frozenset[str],
+) -> list[Planned]:
+    language = _language(contact)
+    planned = [Planned(template_id, recipient, INBOX, language, values)]
+    if contact is None:
+        return planned
+    if EMAIL in channels and contact.email and contact.email_enabled:
+        planned.append(Planned(template_id, recipient, EMAIL, language, values, contact.email))
+    if SMS in channels and contact.phone and contact.sms_enabled:
+        planned.append(Planned(template_id, recipient, SMS, language, values, contact.phone))
+    return planned
+
+
+def _work_order(template_id: str, case: Case, values: Mapping[str, Any]) -> Planned:
+    return Planned(template_id, f"12345:{case.division}", WORKORDER, "zh-CN", values)
+
+
+def _language(contact: Contact | None) -> str:
+    return contact.language if contact is not None else "zh-CN"
+
+
+# -- contact data -------------------------------------------------------------------------
+
+
+def check_email(value: str) -> str | None:
+    """None if `value` is usable as an email address, else the reason."""
+    if not _EMAIL_RE.match(value) or len(value) > 254:
+        return "must be an email address like name@example.com"
+    return None
+
+
+def check_mobile(value: str) -> str | None:
+    """None if `value` is a mainland China mobile number, else the reason."""
+    if not _MOBILE_RE.match(value):
+        return "must be an 11-digit mainland mobile number starting with 13-19"
+    return None
+
+
+# -- when a message may go ----------------------------------------------------------------
+
+
+def retry_delay(attempts: int, base: float, cap: float) -> float:
+    """Seconds to wait after the `attempts`-th failed try: base, 2·base, 4·base … ≤ cap."""
+    return float(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def quiet_until(now: datetime, quiet: tuple[int, int] | None) -> datetime | None:
+    """The end of the SMS quiet hours `now` falls in (China Standard Time), or None.
+    `quiet` is (start, end) in minutes after midnight; it may span midnight."""
+    if quiet is None:
+        return None
+    start, end = quiet
+    local = now.astimezone(CHINA)
+    minute = local.hour * 60 + local.minute
+    inside = start <= minute < end if start < end else minute >= start or minute < end
+    if not inside:
+        return None
+    ends = datetime.combine(local.date(), time(end // 60, end % 60), tzinfo=CHINA)
+    if ends <= local:
+        ends += timedelta(days=1)
+    return ends
+
+
+def rate_limited_until(
+    recent: Sequence[datetime], limit: tuple[int, int], now: datetime
+) -> datetime | None:
+    """When the next message may go to a recipient on a channel, given the start times of
+    their `recent` tries (any order) and `limit` (count, window seconds); None if now."""
+    count, window = limit
+    since = now - timedelta(seconds=window)
+    inside = sorted(t for t in recent if t > since)
+    if len(inside) < count:
+        return None
+    return inside[len(inside) - count] + timedelta(seconds=window)

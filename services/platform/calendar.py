@@ -84,9 +84,7 @@ def default_calendar() -> WorkCalendar:
             frozenset(d for d in constants.holidays if d.year == year),
             frozenset(d for d in constants.workdays if d.year == year),
         )
-    text = (
-        resources.files("services.platform").joinpath("data/holidays.json").read_text("utf-8")
-    )
+    text = resources.files("services.platform").joinpath("data/holidays.json").read_text("utf-8")
     for key, entry in json.loads(text).items():
         if key.startswith("_"):
             continue

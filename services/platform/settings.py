@@ -143,6 +143,74 @@ def _path(text: str) -> str:
     return value
 
 
+def _smtp_url(text: str) -> str:
+    value = text.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps"):
+        raise ValueError("must be smtp:// or smtps:// (or empty to turn email off)")
+    if not parts.hostname:
+        raise ValueError("must name a host, e.g. smtp://mail.example:25")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a non-numeric port
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    return value
+
+
+def _http_url(text: str) -> str:
+    value = text.strip()
+    if not value:
+        return ""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host (or empty)")
+    try:
+        parts.port  # noqa: B018
+    except ValueError:
+        raise ValueError("has a port that is not a number") from None
+    return value
+
+
+def _email_address(text: str) -> str:
+    value = text.strip()
+    local, at, domain = value.rpartition("<")[2].rstrip(">").partition("@")
+    if not at or not local or not domain or " " in local or " " in domain:
+        raise ValueError("must be an email address, e.g. noreply@gov.example")
+    return value
+
+
+_RATE_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def _rate(text: str) -> tuple[int, int]:
+    count, slash, unit = text.strip().partition("/")
+    if not slash or not count.isdigit() or int(count) < 1 or unit not in _RATE_UNITS:
+        raise ValueError("must be N/second, N/minute, N/hour or N/day with N >= 1")
+    return int(count), _RATE_UNITS[unit]
+
+
+def _quiet_hours(text: str) -> tuple[int, int] | None:
+    value = text.strip()
+    if not value:
+        return None
+    start, dash, end = value.partition("-")
+    if not dash:
+        raise ValueError("must be HH:MM-HH:MM, e.g. 22:00-08:00 (or empty for none)")
+    minutes = []
+    for part in (start, end):
+        hours, colon, mins = part.strip().partition(":")
+        if not (colon and hours.isdigit() and mins.isdigit() and len(mins) == 2):
+            raise ValueError("must be HH:MM-HH:MM, e.g. 22:00-08:00 (or empty for none)")
+        if int(hours) > 23 or int(mins) > 59:
+            raise ValueError(f"{part.strip()} is not a time of day")
+        minutes.append(int(hours) * 60 + int(mins))
+    if minutes[0] == minutes[1]:
+        raise ValueError("starts and ends at the same time")
+    return minutes[0], minutes[1]
+
+
 def _host(text: str) -> str:
     value = text.strip()
     if not value or " " in value:
@@ -286,6 +354,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the applications worker runs electronic supervision over open cases.",
     ),
     Setting(
+        "consume_batch",
+        "GOVNET_CONSUME_BATCH",
+        _int_range(1, 5000),
+        "200",
+        "Most events a batch consumer (notifications) applies in one transaction.",
+    ),
+    Setting(
         "audit_batch",
         "GOVNET_AUDIT_BATCH",
         _int_range(1, 5000),
@@ -314,6 +389,107 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "The audit log's Ed25519 signing key (PEM, made on first start); empty for "
         "`<var>/<division>/audit-ed25519.pem`.",
+    ),
+    Setting(
+        "templates_file",
+        "GOVNET_TEMPLATES",
+        _path,
+        "",
+        "Notification templates (YAML, checked against the event schemas at start); empty for "
+        "the built-in `services/notifications/templates/notifications.yaml`.",
+    ),
+    Setting(
+        "smtp_url",
+        "GOVNET_SMTP_URL",
+        _smtp_url,
+        "",
+        "Email channel: `smtp://[user:password@]host[:port][?starttls=true]` or `smtps://…`; "
+        "empty turns email off.",
+    ),
+    Setting(
+        "email_from",
+        "GOVNET_EMAIL_FROM",
+        _email_address,
+        "govnet@localhost",
+        "The sender address of notification emails.",
+    ),
+    Setting(
+        "sms_gateway_url",
+        "GOVNET_SMS_GATEWAY_URL",
+        _http_url,
+        "",
+        "SMS channel: the gateway's `http(s)://` URL (protocol in docs/notifications.md); "
+        "empty turns SMS off.",
+    ),
+    Setting(
+        "delivery_attempts",
+        "GOVNET_DELIVERY_ATTEMPTS",
+        _int_range(1, 100),
+        "6",
+        "Tries of an email or SMS before it is dead-lettered (temporary failures only).",
+    ),
+    Setting(
+        "retry_base",
+        "GOVNET_RETRY_BASE",
+        _seconds(0.01, 3600),
+        "30",
+        "Wait before the first retry; it doubles with each further try …",
+    ),
+    Setting(
+        "retry_max",
+        "GOVNET_RETRY_MAX",
+        _seconds(0.01, 86400),
+        "3600",
+        "… up to this.",
+    ),
+    Setting(
+        "rate_limit_sms",
+        "GOVNET_RATE_LIMIT_SMS",
+        _rate,
+        "5/hour",
+        "Most SMS per recipient in a window (`N/second|minute|hour|day`); more are deferred.",
+    ),
+    Setting(
+        "rate_limit_email",
+        "GOVNET_RATE_LIMIT_EMAIL",
+        _rate,
+        "30/hour",
+        "Most emails per recipient in a window; more are deferred, never dropped.",
+    ),
+    Setting(
+        "sms_quiet_hours",
+        "GOVNET_SMS_QUIET_HOURS",
+        _quiet_hours,
+        "22:00-08:00",
+        "China Standard Time span in which SMS wait for its end; empty for none.",
+    ),
+    Setting(
+        "invitation_days",
+        "GOVNET_INVITATION_DAYS",
+        _int_range(0, 60),
+        "3",
+        "Days after conclusion when an unrated case's applicant is invited to evaluate.",
+    ),
+    Setting(
+        "rectify_days",
+        "GOVNET_RECTIFY_DAYS",
+        _int_range(1, 60),
+        "5",
+        "Working days a department has to rectify a bad review before it is escalated.",
+    ),
+    Setting(
+        "follow_up_interval",
+        "GOVNET_FOLLOW_UP_INTERVAL",
+        _seconds(1, 3600),
+        "60",
+        "How often notifications looks for invitations and rectifications that are due.",
+    ),
+    Setting(
+        "delivery_interval",
+        "GOVNET_DELIVERY_INTERVAL",
+        _seconds(0.01, 60),
+        "1.0",
+        "How often the delivery loop looks for due emails and SMS it was not woken for.",
     ),
     Setting(
         "log_level",
@@ -363,15 +539,32 @@ class Settings:
     warning_share: float
     evaluate_at_acceptance: bool
     supervision_interval: float
+    consume_batch: int
     audit_batch: int
     checkpoint_interval: float
     checkpoint_every: int
     audit_key_file: str
+    templates_file: str
+    smtp_url: str
+    email_from: str
+    sms_gateway_url: str
+    delivery_attempts: int
+    retry_base: float
+    retry_max: float
+    rate_limit_sms: tuple[int, int]
+    rate_limit_email: tuple[int, int]
+    sms_quiet_hours: tuple[int, int] | None
+    invitation_days: int
+    rectify_days: int
+    follow_up_interval: float
+    delivery_interval: float
     log_level: str
     log_format: str
     seed: str
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     """Where each value came from: `environment`, the YAML path, or `default`."""
+    texts: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """The text each value was read from (what a child process is given back)."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -402,7 +595,11 @@ class Settings:
                 problems.append(f"{where}={shown!r}: {exc}")
         if problems:
             raise SettingsError(problems)
-        return cls(**values, sources={name: origin for name, (_, origin) in raw.items()})
+        return cls(
+            **values,
+            sources={name: origin for name, (_, origin) in raw.items()},
+            texts={name: text for name, (text, _) in raw.items()},
+        )
 
     # -- derived values --------------------------------------------------------------
 
@@ -436,7 +633,7 @@ class Settings:
 
     def to_environment(self) -> dict[str, str]:
         """The variables that rebuild these settings in a child process."""
-        return {s.env: str(getattr(self, s.name)) for s in SETTINGS}
+        return {s.env: self.texts.get(s.name, str(getattr(self, s.name))) for s in SETTINGS}
 
 
 def redact_uri(uri: str) -> str:

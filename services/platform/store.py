@@ -175,21 +175,22 @@ class Tx:
         """Validate and write an event to the outbox; it is published after commit."""
         return self.emit_many([(event_type, data, subject)])[0]
 
-    def emit_many(self, events: Sequence[tuple[str, dict[str, Any], str | None]]) -> list[Event]:
-        """`emit` for many events (type, data, subject) at once: one sequence reservation
-        and one bulk insert, for imports."""
-        traceparent = tracing.current_traceparent()
+    def emit_many(self, events: Sequence[tuple[Any, ...]]) -> list[Event]:
+        """`emit` for many events at once: one sequence reservation and one bulk insert.
+        Each is (type, data, subject) — in the current trace — or (type, data, subject,
+        traceparent) for events of a batch that each continue their own cause's trace."""
+        current = tracing.current_traceparent()
         built = [
             new_event(
                 self.db.registry,
-                event_type,
-                data,
+                item[0],
+                item[1],
                 source=self.db.source,
                 now=self.now,
-                subject=subject,
-                traceparent=traceparent,
+                subject=item[2],
+                traceparent=item[3] if len(item) > 3 else current,
             )
-            for event_type, data, subject in events
+            for item in events
         ]
         stored = self.db.outbox_add_many(self.conn, built)
         self.emitted.extend(stored)

@@ -62,6 +62,14 @@ QUEUES: tuple[QueueSpec, ...] = (
         names.NOTIFICATIONS_APPLICATIONS_QUEUE,
         ((events_exchange(names.APPLICATIONS), "application.*"),),
     ),
+    # Department names, for the words of department notifications.
+    QueueSpec(
+        names.NOTIFICATIONS_CATALOG_QUEUE,
+        (
+            (events_exchange(names.CATALOG), names.ITEM_PUBLISHED),
+            (events_exchange(names.CATALOG), names.ITEM_REVISED),
+        ),
+    ),
     # Kept for operators: nothing consumes it. Classic, so it is not dead-lettered itself.
     QueueSpec(names.REJECTED_QUEUE, ((names.REJECTED_EXCHANGE, "#"),), quorum=False),
 )

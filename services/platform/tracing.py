@@ -9,6 +9,7 @@ Spans never carry personal data: only event types, ids, case numbers and item co
 
 from __future__ import annotations
 
+import contextvars
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -102,14 +103,18 @@ def consumer_span(name: str, traceparent: str | None, **attributes: Any) -> Iter
         context.detach(token)
 
 
+_batch: contextvars.ContextVar[dict[str, trace.Span]] = contextvars.ContextVar("govnet_batch")
+
+
 @contextmanager
 def batch_spans(events: Sequence[Any], queue: str) -> Iterator[None]:
     """One CONSUMER span per event of a batch, each the child of its own producer, all
-    covering the batch's processing. Nothing at all when export is off."""
+    covering the batch's processing (`event_context` makes one current). Nothing at all
+    when export is off."""
     if not _configured:
         yield
         return
-    spans = []
+    spans: dict[str, trace.Span] = {}
     for event in events:
         span = tracer().start_span(
             f"{event.type} process", context=context_from(event.traceparent), kind=SpanKind.CONSUMER
@@ -119,12 +124,27 @@ def batch_spans(events: Sequence[Any], queue: str) -> Iterator[None]:
         span.set_attribute("messaging.message.id", event.id)
         span.set_attribute("messaging.batch.message_count", len(events))
         span.set_attribute("govnet.event.type", event.type)
-        spans.append(span)
+        spans[event.id] = span
+    token = _batch.set(spans)
     try:
         yield
     finally:
-        for span in spans:
+        _batch.reset(token)
+        for span in spans.values():
             span.end()
+
+
+@contextmanager
+def event_context(event: Any) -> Iterator[None]:
+    """While one event of a batch is handled: its span current (or, with export off, its
+    producer's context), so that the events it causes continue its trace."""
+    span = _batch.get({}).get(event.id)
+    ctx = trace.set_span_in_context(span) if span is not None else context_from(event.traceparent)
+    token = context.attach(ctx)
+    try:
+        yield
+    finally:
+        context.detach(token)
 
 
 @contextmanager

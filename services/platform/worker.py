@@ -69,6 +69,16 @@ class ServiceRuntime(SharedExtension):
     def __init__(self) -> None:
         super().__init__()
         self._setup_lock = threading.Lock()
+        self._stores: dict[Callable[..., Any], Any] = {}
+
+    def store(self, factory: Callable[..., Any]) -> Any:
+        """The service's store object made by `factory(db, settings=...)`, one per
+        container, shared by every provider that asks for it."""
+        self.ensure_ready()
+        with self._setup_lock:
+            if factory not in self._stores:
+                self._stores[factory] = factory(self.db, settings=self.settings)
+            return self._stores[factory]
 
     db: Database
     relay: Relay
@@ -410,8 +420,7 @@ class ServiceStore(DependencyProvider):
         self.factory = factory  # called as factory(db, settings=settings)
 
     def setup(self) -> None:
-        self.runtime.ensure_ready()
-        self.store = self.factory(self.runtime.db, settings=self.runtime.settings)
+        self.store = self.runtime.store(self.factory)
 
     def get_dependency(self, worker_ctx: Any) -> Any:
         return self.store

@@ -17,7 +17,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 
@@ -144,38 +143,6 @@ def end_to_end_ingest(amqp_uri: str, count: int, workdir: Path) -> EndToEnd:
     store.db.dispose()
     # The first commit happened before `first` was seen: count only what came after it.
     return EndToEnd(count - int(first_batch or 0), last - first, int(commits or 0))
-
-
-def raw_consume_seconds(amqp_uri: str, count: int, batch: int = BATCH) -> float:
-    """The same messages consumed with the same client library (py-amqp) and prefetch,
-    doing nothing but a multiple-ack per batch: what the broker and client cost alone."""
-    raw = synthetic_events(count)
-    with amqp.connect(amqp_uri) as conn:
-        channel = conn.default_channel
-        queue = "bench.raw-consume"
-        channel.queue_declare(queue, durable=True, auto_delete=False)
-        channel.queue_purge(queue)
-    publish_many(amqp_uri, "", [(queue, e) for e in raw])
-    received = 0
-    began = 0.0
-    with amqp.connect(amqp_uri) as conn:
-        channel = conn.default_channel
-        channel.basic_qos(0, 2 * batch, False)
-
-        def on_message(message: Any) -> None:
-            nonlocal received, began
-            if not received:
-                began = time.perf_counter()
-            received += 1
-            if received % batch == 0 or received == count:
-                channel.basic_ack(message.delivery_tag, multiple=True)
-
-        channel.basic_consume(queue, callback=on_message)
-        while received < count:
-            conn.drain_events(timeout=30)
-        seconds = time.perf_counter() - began
-        channel.queue_delete(queue)
-    return seconds
 
 
 @contextlib.contextmanager

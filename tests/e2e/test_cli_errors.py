@@ -109,3 +109,26 @@ def test_an_unusable_audit_key_file_is_one_line_naming_the_setting(
     assert result.stderr.strip().splitlines() == [
         f"govnet: GOVNET_AUDIT_KEY_FILE={str(key)!r}: not an unencrypted PEM private key"
     ]
+
+
+@pytest.mark.parametrize("command", [("worker", "notifications"), ("api", "notifications")])
+def test_a_template_naming_a_field_the_event_lacks_stops_the_service_at_start(
+    command: tuple[str, ...], amqp_uri: str, tmp_path: Path
+) -> None:
+    from services.notifications.templates import builtin_path
+
+    text = (builtin_path() / "notifications.yaml").read_text("utf-8")
+    broken = tmp_path / "templates.yaml"
+    broken.write_text(text.replace("原因：{reason}。如有疑问", "原因：{reson}。如有疑问"), "utf-8")
+    env = node_env(amqp_uri=amqp_uri, var_dir=tmp_path, GOVNET_TEMPLATES=str(broken))
+
+    result = govnet(*command, env=env)
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "govnet: bad notification templates:"
+    assert lines[1].startswith(
+        f"  {broken}: application.refused v1 zh-CN body: uses {{reson}}, which "
+        "application.refused v1 does not have (it has: "
+    )
+    assert len(lines) == 2

@@ -222,7 +222,7 @@ def test_inbox_and_audit_refuse_bad_paging_with_the_field(node: Settings) -> Non
     cases = [
         (
             lambda: inbox.ListInbox(notif_pb.ListInboxRequest(), timeout=5),
-            "recipient: is required (an account id or case:<number>)",
+            "recipient: is required (an account id, case:<number> or dept:<USCC>)",
         ),
         (
             lambda: inbox.ListInbox(

@@ -61,7 +61,10 @@ def test_the_audit_benchmarks_run_at_small_scale(amqp_uri: str, tmp_path: Path) 
     scanned = audit_bench.scan(tmp_path / "ingest.db")
     replayed = audit_bench.replay(amqp_uri, tmp_path / "ingest.db", tmp_path)
     verified = audit_bench.verify(3000, tmp_path, jobs=2)
-    consumed = audit_bench.raw_consume_seconds(amqp_uri, 600)
+    from tests.bench.broker import raw_consume_seconds
+    from tests.support.audit_logs import synthetic_events
+
+    consumed = raw_consume_seconds(amqp_uri, synthetic_events(600))
 
     assert (ingested.count, scanned.count, replayed.count, verified.count) == (
         1200,

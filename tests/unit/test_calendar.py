@@ -26,9 +26,7 @@ def days(first: date, last: date) -> list[date]:
 
 
 def holidays_file() -> dict[str, Any]:
-    text = (
-        resources.files("services.platform").joinpath("data/holidays.json").read_text("utf-8")
-    )
+    text = resources.files("services.platform").joinpath("data/holidays.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 

@@ -1,4 +1,5 @@
-"""The pure domain rules of applications, notifications and audit (catalog: its own module)."""
+"""The pure domain rules of applications and audit (catalog and notifications: their own
+modules)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,6 @@ from services.contract.identifiers import (
     resident_check_char,
 )
 from services.contract.schemas import default_registry
-from services.notifications.domain import InboxMessage, applicant_message, recipient_for
 from services.platform.errors import InvalidArgument
 from services.platform.node import division
 
@@ -268,54 +268,6 @@ def test_a_legal_persons_submitted_event_keeps_the_public_name_and_code() -> Non
         "account_id": None,
     }
     default_registry().validate(names.APPLICATION_SUBMITTED, 1, data)
-
-
-# == notifications ==========================================================================
-
-
-def test_a_submitted_application_gets_a_message_in_the_applicants_inbox() -> None:
-    data = golden(names.APPLICATION_SUBMITTED)["data"]
-
-    message = applicant_message(names.APPLICATION_SUBMITTED, data)
-
-    assert message == InboxMessage(
-        recipient="js-gov-8f3a21c7",
-        case_number="320102-20261127-000001",
-        title="您的“食品经营许可”申请已收到",
-        body="王*，您好：您提交的“食品经营许可”申请已收到，"
-        "办件编号 320102-20261127-000001，承诺在 10 个工作日内办结。",
-        template="application.submitted/zh-CN/v1",
-    )
-
-
-def test_an_immediate_item_is_promised_on_the_spot() -> None:
-    data = golden(names.APPLICATION_SUBMITTED)["data"]
-    data["promised_limit_days"] = 0
-
-    message = applicant_message(names.APPLICATION_SUBMITTED, data)
-
-    assert message is not None
-    assert message.body.endswith("办件编号 320102-20261127-000001，即办件，将当场办结。")
-
-
-def test_an_applicant_without_an_account_is_reached_through_the_case() -> None:
-    data = golden(names.APPLICATION_SUBMITTED)["data"]
-    data["applicant"]["account_id"] = None
-
-    message = applicant_message(names.APPLICATION_SUBMITTED, data)
-
-    assert message is not None
-    assert message.recipient == "case:320102-20261127-000001"
-    assert recipient_for({"account_id": ""}, "320102-20261127-000002") == (
-        "case:320102-20261127-000002"
-    )
-
-
-@pytest.mark.parametrize(
-    "event_type", [names.ITEM_PUBLISHED, names.NOTIFICATION_SENT, names.EVALUATION_SUBMITTED]
-)
-def test_other_event_types_send_no_message(event_type: str) -> None:
-    assert applicant_message(event_type, golden(event_type)["data"]) is None
 
 
 # == audit: ingress =========================================================================

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from services.platform.calendar import default_calendar
 from services.applications.domain import (
     Actor,
     Applicant,
@@ -42,6 +41,7 @@ from services.applications.domain import (
 )
 from services.catalog.sample import department_code, sample_items
 from services.contract.schemas import default_registry
+from services.platform.calendar import default_calendar
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.platform.node import division
 

@@ -64,10 +64,25 @@ def test_an_empty_environment_gives_the_defaults() -> None:
         warning_share=0.8,
         evaluate_at_acceptance=False,
         supervision_interval=60.0,
+        consume_batch=200,
         audit_batch=500,
         checkpoint_interval=60.0,
         checkpoint_every=10000,
         audit_key_file="",
+        templates_file="",
+        smtp_url="",
+        email_from="govnet@localhost",
+        sms_gateway_url="",
+        delivery_attempts=6,
+        retry_base=30.0,
+        retry_max=3600.0,
+        rate_limit_sms=(5, 3600),
+        rate_limit_email=(30, 3600),
+        sms_quiet_hours=(22 * 60, 8 * 60),
+        invitation_days=3,
+        rectify_days=5,
+        follow_up_interval=60.0,
+        delivery_interval=1.0,
         log_level="info",
         log_format="auto",
         seed="sample",
@@ -217,6 +232,55 @@ def test_a_grpc_port_base_outside_the_usable_range_is_refused(value: str, reason
 )
 def test_bad_audit_settings_are_refused(variable: str, value: str, reason: str) -> None:
     assert problems({variable: value}) == [f"{variable}={value!r}: {reason}"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [
+        (
+            "GOVNET_SMTP_URL",
+            "http://mail",
+            "must be smtp:// or smtps:// (or empty to turn email off)",
+        ),
+        ("GOVNET_SMTP_URL", "smtp://", "must name a host, e.g. smtp://mail.example:25"),
+        (
+            "GOVNET_SMS_GATEWAY_URL",
+            "ftp://gw",
+            "must be an http:// or https:// URL with a host (or empty)",
+        ),
+        ("GOVNET_EMAIL_FROM", "nobody", "must be an email address, e.g. noreply@gov.example"),
+        (
+            "GOVNET_RATE_LIMIT_SMS",
+            "5 per hour",
+            "must be N/second, N/minute, N/hour or N/day with N >= 1",
+        ),
+        (
+            "GOVNET_RATE_LIMIT_EMAIL",
+            "0/hour",
+            "must be N/second, N/minute, N/hour or N/day with N >= 1",
+        ),
+        (
+            "GOVNET_SMS_QUIET_HOURS",
+            "22-08",
+            "must be HH:MM-HH:MM, e.g. 22:00-08:00 (or empty for none)",
+        ),
+        ("GOVNET_SMS_QUIET_HOURS", "25:00-08:00", "25:00 is not a time of day"),
+        ("GOVNET_DELIVERY_ATTEMPTS", "0", "must be between 1 and 100"),
+    ],
+)
+def test_bad_notification_settings_are_refused(variable: str, value: str, reason: str) -> None:
+    assert problems({variable: value}) == [f"{variable}={value!r}: {reason}"]
+
+
+def test_settings_given_to_a_child_process_read_back_the_same() -> None:
+    settings = Settings.from_environment(
+        {"GOVNET_RATE_LIMIT_SMS": "3/minute", "GOVNET_SMS_QUIET_HOURS": "", "GOVNET_PREFETCH": "7"}
+    )
+
+    again = Settings.from_environment(settings.to_environment())
+
+    assert again == settings
+    assert (again.rate_limit_sms, again.sms_quiet_hours, again.prefetch) == ((3, 60), None, 7)
 
 
 def test_an_audit_key_file_that_is_a_directory_is_refused(tmp_path: Path) -> None:

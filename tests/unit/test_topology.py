@@ -30,6 +30,7 @@ def test_names_defines_queue_constants() -> None:
         "APPLICATIONS_EVALUATIONS_QUEUE",
         "CATALOG_STANDARDS_QUEUE",
         "NOTIFICATIONS_APPLICATIONS_QUEUE",
+        "NOTIFICATIONS_CATALOG_QUEUE",
     }
 
 

@@ -136,6 +136,12 @@ def build_registry() -> Registry:
         description="A notification reached its channel (for the inbox: it was stored).",
     )
     registry.register(
+        names.NOTIFICATION_FAILED,
+        1,
+        notifications.NotificationFailedV1,
+        description="An email or SMS could not be delivered, temporarily or for good.",
+    )
+    registry.register(
         names.EVALUATION_SUBMITTED,
         1,
         evaluations.EvaluationSubmittedV1,

@@ -1,0 +1,365 @@
+"""Notifications, pure: the templates and their start-up check, who hears what on which
+channel, and when an email or SMS may go (backoff, quiet hours, rate limits)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from services.contract import names
+from services.contract.schemas import default_registry
+from services.notifications import domain
+from services.notifications.domain import Case, Contact
+from services.notifications.templates import (
+    REQUIRED,
+    TemplateError,
+    builtin_path,
+    load_templates,
+)
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+MARKET = "11320102767342276U"
+BOTH = frozenset({domain.EMAIL, domain.SMS})
+TEMPLATES = load_templates(None, default_registry())
+
+
+def golden(event_type: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((GOLDEN / f"{event_type}.v1.json").read_text("utf-8"))
+    return loaded
+
+
+CASE = Case(
+    case_number="320102-20261127-000001",
+    recipient="js-gov-8f3a21c7",
+    account_id="js-gov-8f3a21c7",
+    applicant_name="王*",
+    item_name="食品经营许可",
+    channel="web",
+    department=MARKET,
+    division="320102",
+)
+BASE = domain.context(CASE, "玄武区市场监督管理局", "玄武区")
+APPLICANT = Contact("js-gov-8f3a21c7", email="wang@example.com", phone="13812345678")
+
+
+def render(planned: domain.Planned) -> Any:
+    return TEMPLATES[planned.template_id].render(planned.language, planned.values)
+
+
+def plan(event_type: str, case: Case = CASE, **kwargs: Any) -> domain.Plan:
+    data = golden(event_type)["data"]
+    data.update(kwargs.pop("data", {}))
+    options: dict[str, Any] = {
+        "applicant": APPLICANT,
+        "department": Contact(
+            f"dept:{MARKET}", email="xwscj@example.gov.cn", name="玄武区市场监督管理局"
+        ),
+        "base": BASE,
+        "channels": BOTH,
+    }
+    options.update(kwargs)
+    return domain.plan_event(event_type, data, case, **options)
+
+
+# -- templates --------------------------------------------------------------------------
+
+
+def test_the_built_in_templates_cover_every_purpose_in_both_languages() -> None:
+    assert set(TEMPLATES.templates) == set(REQUIRED)
+    for template in TEMPLATES.templates.values():
+        assert set(template.texts) == {"zh-CN", "en"}, template.id
+
+
+def test_a_submitted_application_gets_a_message_in_the_applicants_inbox() -> None:
+    [message] = plan(names.APPLICATION_SUBMITTED).notifications
+
+    rendered = render(message)
+    assert (message.recipient, message.channel) == ("js-gov-8f3a21c7", "inbox")
+    assert rendered.template == "application.submitted/zh-CN/v1"
+    assert rendered.title == "您的“食品经营许可”申请已收到"
+    assert rendered.body == (
+        "王*，您好：您提交的“食品经营许可”申请已收到，办件编号 320102-20261127-000001，"
+        "承诺在 10 个工作日内办结。"
+    )
+
+
+def test_an_immediate_item_is_promised_on_the_spot_and_an_english_reader_reads_english() -> None:
+    reader = Contact("js-gov-8f3a21c7", language="en")
+
+    [message] = plan(
+        names.APPLICATION_SUBMITTED, applicant=reader, data={"promised_limit_days": 0}
+    ).notifications
+
+    rendered = render(message)
+    assert rendered.template == "application.submitted/en/v1"
+    assert rendered.body.endswith("case number 320102-20261127-000001. It is handled on the spot.")
+
+
+def test_an_applicant_without_an_account_is_reached_through_the_case() -> None:
+    data = golden(names.APPLICATION_SUBMITTED)["data"]
+    data["applicant"]["account_id"] = None
+
+    case = domain.case_from_submitted(data, "320102")
+
+    assert case.recipient == "case:320102-20261127-000001"
+    assert domain.applicant_key("", "320102-20261127-000002") == "case:320102-20261127-000002"
+
+
+def test_a_refusal_reaches_the_applicant_on_every_channel_they_have_with_the_reason() -> None:
+    planned = plan(names.APPLICATION_REFUSED).notifications
+
+    assert [(p.channel, p.address) for p in planned] == [
+        ("inbox", None),
+        ("email", "wang@example.com"),
+        ("sms", "13812345678"),
+    ]
+    reason = golden(names.APPLICATION_REFUSED)["data"]["reason"]
+    rendered = render(planned[2])
+    assert rendered.sms == f"【政务服务】您的申请320102-20261127-000001不予受理，原因：{reason}。"
+
+
+def test_a_supplement_request_lists_every_material_and_a_date_reads_as_a_date() -> None:
+    materials = golden(names.APPLICATION_SUPPLEMENT_REQUESTED)["data"]["materials"]
+    [inbox, *_] = plan(names.APPLICATION_SUPPLEMENT_REQUESTED).notifications
+
+    assert "、".join(materials) in render(inbox).body
+    [accepted, *_] = plan(names.APPLICATION_ACCEPTED, data={"due_date": "2026-12-24"}).notifications
+    assert "承诺于 2026年12月24日 前办结" in render(accepted).body
+    english = domain.Planned(accepted.template_id, "x", "inbox", "en", accepted.values)
+    assert "We promise a decision by 24 December 2026." in render(english).body
+
+
+def test_channels_the_node_has_not_configured_or_the_applicant_turned_off_are_skipped() -> None:
+    quiet = Contact("js-gov-8f3a21c7", email="wang@example.com", phone="13812345678",
+                    sms_enabled=False)  # fmt: skip
+
+    planned = plan(names.APPLICATION_ACCEPTED, applicant=quiet).notifications
+    email_only_node = plan(names.APPLICATION_ACCEPTED, channels=frozenset()).notifications
+
+    assert [p.channel for p in planned] == ["inbox", "email"]
+    assert [p.channel for p in email_only_node] == ["inbox"]
+
+
+def test_a_conclusion_says_the_result_in_words() -> None:
+    [inbox, *_] = plan(
+        names.APPLICATION_CONCLUDED, data={"result_code": 1, "reason": "不符合条件"}
+    ).notifications
+
+    assert render(inbox).body.endswith("已办结，结果：不予许可（不符合条件）。")
+
+
+def test_a_hotline_case_also_becomes_a_call_back_work_order() -> None:
+    hotline = Case(**{**CASE.__dict__, "channel": "hotline"})
+
+    planned = plan(names.APPLICATION_CONCLUDED, hotline).notifications
+
+    [order] = [p for p in planned if p.channel == "workorder"]
+    assert (order.template_id, order.recipient) == ("callback.concluded", "12345:320102")
+    assert render(order).title == "回访告知：办件 320102-20261127-000001 已办结"
+
+
+def test_yellow_and_red_cards_go_to_the_department() -> None:
+    yellow = plan(names.APPLICATION_DEADLINE_WARNING).notifications
+    red = plan(names.APPLICATION_OVERDUE).notifications
+
+    assert [(p.recipient, p.channel) for p in yellow] == [
+        (f"dept:{MARKET}", "inbox"),
+        (f"dept:{MARKET}", "email"),
+    ]
+    assert render(yellow[0]).title.startswith("【黄牌预警】办件 320102-20261127-000001")
+    assert render(red[0]).title.startswith("【红牌警告】办件 320102-20261127-000001")
+
+
+def test_a_bad_review_asks_the_department_to_rectify_by_a_deadline_and_opens_a_call_back() -> None:
+    result = plan(
+        names.APPLICATION_EVALUATED,
+        data={"level": "very_dissatisfied", "bad": True, "comment": "等了太久"},
+        rectify_by=date(2026, 12, 8),
+        rectify_days=5,
+    )
+
+    assert result.rectification_due == date(2026, 12, 8)
+    assert [(p.template_id, p.channel) for p in result.notifications] == [
+        ("callback.bad_review", "workorder"),
+        ("rectification.requested", "inbox"),
+        ("rectification.requested", "email"),  # no SMS for rectifications
+    ]
+    body = render(result.notifications[1]).body
+    assert "收到申请人“非常不满意”评价。评价内容：等了太久。" in body
+    assert "请于 2026年12月8日 前（5 个工作日内）核实整改并反馈" in body
+
+
+def test_a_good_review_and_other_events_send_nothing() -> None:
+    assert plan(names.APPLICATION_EVALUATED, data={"bad": False}).notifications == []
+    assert plan(names.APPLICATION_WITHDRAWN).notifications == []
+
+
+def test_a_missed_rectification_goes_to_the_supervisor_or_the_supervision_office() -> None:
+    review = golden(names.APPLICATION_EVALUATED)["data"]
+    supervisor = Contact("dept:11320100014000000A", email="sup@example.gov.cn")
+
+    to_supervisor = domain.plan_escalation(
+        review, supervisor=supervisor, division="320102", base=BASE, channels=BOTH,
+        rectify_by=date(2026, 12, 8), rectify_days=5,
+    )  # fmt: skip
+    to_office = domain.plan_escalation(
+        review, supervisor=None, division="320102", base=BASE, channels=BOTH,
+        rectify_by=date(2026, 12, 8), rectify_days=5,
+    )  # fmt: skip
+
+    assert [(p.recipient, p.channel) for p in to_supervisor] == [
+        ("dept:11320100014000000A", "inbox"),
+        ("dept:11320100014000000A", "email"),
+    ]
+    assert [(p.recipient, p.channel) for p in to_office] == [("supervision:320102", "inbox")]
+    assert render(to_office[0]).title == (
+        "【督办】玄武区市场监督管理局差评整改逾期：办件 320102-20261127-000001"
+    )
+
+
+# -- the start-up check of a templates file -------------------------------------------------
+
+
+def write(tmp_path: Path, change: Any) -> Path:
+    loaded = yaml.safe_load((builtin_path() / "notifications.yaml").read_text("utf-8"))
+    change(loaded["templates"])
+    path = tmp_path / "templates.yaml"
+    path.write_text(yaml.safe_dump(loaded, allow_unicode=True), "utf-8")
+    return path
+
+
+def by_id(templates: list[dict[str, Any]], template_id: str) -> dict[str, Any]:
+    return next(t for t in templates if t["id"] == template_id)
+
+
+def test_a_template_naming_a_field_the_event_lacks_is_refused_at_load_naming_it(
+    tmp_path: Path,
+) -> None:
+    def typo(templates: list[dict[str, Any]]) -> None:
+        by_id(templates, "application.refused")["zh-CN"]["sms"] = "原因：{reson}"
+
+    with pytest.raises(TemplateError) as refused:
+        load_templates(write(tmp_path, typo), default_registry())
+
+    [problem] = refused.value.problems
+    assert problem.startswith(
+        f"{tmp_path}/templates.yaml: application.refused v1 zh-CN sms: uses {{reson}}, which "
+        "application.refused v1 does not have (it has: at, case.applicant_name, "
+    )
+    assert problem.endswith(", officer_id, reason)")
+
+
+def test_every_problem_of_a_templates_file_is_listed_at_once(tmp_path: Path) -> None:
+    def break_it(templates: list[dict[str, Any]]) -> None:
+        by_id(templates, "application.accepted")["en"]["title"] = "accepted {"
+        by_id(templates, "application.overdue")["event"] = "application.overdue/v9"
+        del by_id(templates, "callback.refused")["zh-CN"]
+        templates.remove(by_id(templates, "evaluation.invitation"))
+        templates.append({"id": "application.accepted", "version": 1})
+
+    with pytest.raises(TemplateError) as refused:
+        load_templates(write(tmp_path, break_it), default_registry())
+
+    file = f"{tmp_path}/templates.yaml"
+    assert refused.value.problems == [
+        f"{file}: application.accepted v1 en title: a lone '{{' (write {{{{ for a brace)",
+        f"{file}: application.overdue v1: application.overdue v9 is not supported (supported: v1)",
+        f"{file}: callback.refused v1: has no zh-CN texts",
+        f"{file}: application.accepted v1: event must be application.accepted/v<major>",
+        f"{file}: has no template application.overdue (for application.overdue)",
+        f"{file}: has no template evaluation.invitation (for application.concluded)",
+    ]
+
+
+def test_the_newest_version_of_a_template_is_used(tmp_path: Path) -> None:
+    def add_version(templates: list[dict[str, Any]]) -> None:
+        newer = json.loads(json.dumps(by_id(templates, "application.refused")))
+        newer["version"] = 2
+        newer["zh-CN"]["title"] = "申请未予受理"
+        templates.append(newer)
+
+    loaded = load_templates(write(tmp_path, add_version), default_registry())
+
+    rendered = loaded["application.refused"].render("zh-CN", {"case": {}})
+    assert (rendered.template, rendered.title) == ("application.refused/zh-CN/v2", "申请未予受理")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("templates: {}", "must be a mapping with a list under 'templates'"),
+        ("templates: [", "not valid YAML"),
+    ],
+)
+def test_a_file_that_is_not_a_templates_file_is_refused(
+    tmp_path: Path, content: str, problem: str
+) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(content)
+
+    with pytest.raises(TemplateError, match=problem):
+        load_templates(path, default_registry())
+
+
+# -- when a message may go ----------------------------------------------------------------
+
+
+def test_temporary_failures_back_off_exponentially_up_to_a_cap() -> None:
+    assert [domain.retry_delay(n, 30, 3600) for n in range(1, 10)] == [
+        30, 60, 120, 240, 480, 960, 1920, 3600, 3600,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("utc", "until"),
+    [
+        (datetime(2026, 12, 1, 15, 0, tzinfo=UTC), datetime(2026, 12, 2, 0, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 1, 23, 30, tzinfo=UTC), datetime(2026, 12, 2, 0, 0, tzinfo=UTC)),
+        (datetime(2026, 12, 1, 13, 59, tzinfo=UTC), None),  # 21:59 in China
+        (datetime(2026, 12, 2, 0, 0, tzinfo=UTC), None),  # 08:00 in China
+    ],
+)
+def test_sms_in_quiet_hours_wait_for_their_end_in_china_time(
+    utc: datetime, until: datetime | None
+) -> None:
+    found = domain.quiet_until(utc, (22 * 60, 8 * 60))
+
+    assert (found.astimezone(UTC) if found else None) == until
+
+
+def test_a_recipient_over_the_rate_limit_waits_until_the_oldest_try_leaves_the_window() -> None:
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    recent = [datetime(2026, 12, 1, 9, m, tzinfo=UTC) for m in (5, 20, 40)]
+
+    assert domain.rate_limited_until(recent, (3, 3600), now) == datetime(
+        2026, 12, 1, 10, 5, tzinfo=UTC
+    )
+    assert domain.rate_limited_until(recent, (4, 3600), now) is None
+    assert domain.rate_limited_until(recent, (2, 1800), now) is None  # one left the window
+
+
+@pytest.mark.parametrize(
+    ("email", "phone", "problems"),
+    [
+        ("wang@example.com", "13812345678", []),
+        ("wang", "13812345678", ["email"]),
+        ("wang@example.com", "12812345678", ["phone"]),
+        ("a b@x.cn", "1381234567", ["email", "phone"]),
+    ],
+)
+def test_contact_details_are_checked(email: str, phone: str, problems: list[str]) -> None:
+    found = [
+        name
+        for name, reason in (
+            ("email", domain.check_email(email)),
+            ("phone", domain.check_mobile(phone)),
+        )
+        if reason
+    ]
+
+    assert found == problems
