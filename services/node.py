@@ -83,7 +83,12 @@ def init_node(settings: Settings) -> dict[str, int]:
     """Prepare a node to start: declare the broker topology, create every store's tables and
     load the catalog seed into an empty catalog. Idempotent. Returns what was seeded."""
     with amqp.connect(settings.amqp_uri) as conn:
-        amqp.declare_topology(conn, delivery_limit=settings.delivery_limit)
+        amqp.declare_topology(
+            conn,
+            delivery_limit=settings.delivery_limit,
+            division=settings.division,
+            uplink=settings.uplink,
+        )
     node_audit_key(settings)
     seeded = {}
     for service in SERVICES:
@@ -147,7 +152,12 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
     dbs: list[Database] = []
     try:
         with amqp.connect(settings.amqp_uri) as conn:
-            amqp.declare_topology(conn, delivery_limit=settings.delivery_limit)
+            amqp.declare_topology(
+            conn,
+            delivery_limit=settings.delivery_limit,
+            division=settings.division,
+            uplink=settings.uplink,
+        )
         for service in services:
             db = open_database(settings, service)
             dbs.append(db)

@@ -262,6 +262,8 @@ class CatalogStore:
         self.db = db
         self.node: Division = division_of(db.source.division)
         db.create_schema(metadata)
+        if self.is_province:
+            db.routes = standards_route
 
     @property
     def is_province(self) -> bool:
@@ -1477,6 +1479,17 @@ def _item(row: Any) -> Item:
         fees=tuple(Fee(f["item"], f["standard"]) for f in json.loads(row["fees"])),
         standard_version=row["standard_version"],
     )
+
+
+_STANDARD_EVENTS = frozenset({names.ITEM_PUBLISHED, names.ITEM_REVISED, names.ITEM_REVOKED})
+
+
+def standards_route(event: Event) -> tuple[str, ...]:
+    """At the province, provincial items' events are the standards: they go down on
+    `catalog.standards` too, which city and county nodes federate from their parent."""
+    if event.type in _STANDARD_EVENTS and event.data.get("level") == "province":
+        return (names.STANDARDS_EXCHANGE,)
+    return ()
 
 
 def _revoked_event(item: Item, reason: str, standard_revoked: bool) -> dict[str, Any]:

@@ -33,6 +33,12 @@ ACCEPTED_EXCHANGE: Final = "govnet.accepted"
 REJECTED_EXCHANGE: Final = "govnet.rejected"
 """Messages that failed validation anywhere on the node, with the reason in headers."""
 
+UP_EXCHANGE: Final = "govnet.up"
+"""Everything a city or county node passes up to its parent (a shovel moves it)."""
+
+FROM_BELOW_EXCHANGE: Final = "govnet.from-below"
+"""What arrives from the nodes below: the audit log records it, `govnet.up` passes it on."""
+
 STANDARDS_EXCHANGE: Final = "catalog.standards"
 """Provincial standard item events arriving from the parent node (federated downward by
 issue "Regions"); empty at the province."""
@@ -47,6 +53,7 @@ CATALOG_STANDARDS_QUEUE: Final = "catalog.standards"
 APPLICATIONS_EVALUATIONS_QUEUE: Final = "applications.evaluations"
 NOTIFICATIONS_APPLICATIONS_QUEUE: Final = "notifications.applications"
 NOTIFICATIONS_CATALOG_QUEUE: Final = "notifications.catalog"
+UP_QUEUE: Final = "govnet.up"
 
 # -- rejection headers -------------------------------------------------------------------
 

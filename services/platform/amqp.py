@@ -48,13 +48,17 @@ def connect(uri: str, *, timeout: float = 5.0, heartbeat: float = 0) -> Connecti
     return conn
 
 
-def declare_topology(conn: Connection, *, delivery_limit: int) -> None:
-    """Declare every exchange, queue and binding of a node (idempotent)."""
+def declare_topology(
+    conn: Connection, *, delivery_limit: int, division: str = "", uplink: bool = True
+) -> None:
+    """Declare every exchange, queue and binding of a node (idempotent): of the node of
+    `division`, or of a standalone node."""
+    node = topology.for_division(division, uplink=uplink) if division else topology.STANDALONE
     channel = conn.channel()
     try:
-        for name in topology.EXCHANGES:
+        for name in node.exchanges:
             channel.exchange_declare(name, "topic", durable=True, auto_delete=False)
-        for spec in topology.QUEUES:
+        for spec in node.queues:
             channel.queue_declare(
                 spec.name,
                 durable=True,
@@ -63,6 +67,8 @@ def declare_topology(conn: Connection, *, delivery_limit: int) -> None:
             )
             for exchange, key in spec.bindings:
                 channel.queue_bind(spec.name, exchange, key)
+        for source, destination, key in node.exchange_bindings:
+            channel.exchange_bind(destination, source, key)
     finally:
         channel.close()
 

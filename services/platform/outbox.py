@@ -201,7 +201,8 @@ def start_relay_thread(relay: Relay, interval: float) -> threading.Thread:
 
 
 class FastPath:
-    """Publishes what this process just committed, from memory, as soon as it commits.
+    """Publishes what this process just committed, from memory, as soon as it commits, to
+    the service's own exchange (rows for other exchanges, `Database.routes`, are the relay's).
 
     The outbox rows of this process's transactions are written already claimed for `lease`
     seconds (`Database.fast_path_lease`), so no relay publishes them meanwhile; the fast
@@ -292,7 +293,11 @@ class FastPath:
             with self.db.transaction() as tx:
                 tx.conn.execute(
                     update(self.db.outbox)
-                    .where(self.db.outbox.c.event_id.in_(ids), self.db.outbox.c.sent_at.is_(None))
+                    .where(
+                        self.db.outbox.c.event_id.in_(ids),
+                        self.db.outbox.c.exchange == self.db.exchange,
+                        self.db.outbox.c.sent_at.is_(None),
+                    )
                     .values(claimed_until=None)
                 )
         except Exception:  # the lease still runs out; the relay publishes them then
@@ -305,7 +310,10 @@ class FastPath:
                 for start in range(0, len(ids), 500):
                     tx.conn.execute(
                         update(self.db.outbox)
-                        .where(self.db.outbox.c.event_id.in_(ids[start : start + 500]))
+                        .where(
+                            self.db.outbox.c.event_id.in_(ids[start : start + 500]),
+                            self.db.outbox.c.exchange == self.db.exchange,
+                        )
                         .values(sent_at=time.time(), claimed_until=None)
                     )
         except Exception:  # only bookkeeping: at worst the relay publishes them again

@@ -354,6 +354,14 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the applications worker runs electronic supervision over open cases.",
     ),
     Setting(
+        "uplink",
+        "GOVNET_UPLINK",
+        _boolean,
+        "true",
+        "Whether a city or county node keeps what goes up to its parent in the `govnet.up` "
+        "queue for the shovel; `false` for one running on its own.",
+    ),
+    Setting(
         "consume_batch",
         "GOVNET_CONSUME_BATCH",
         _int_range(1, 5000),
@@ -539,6 +547,7 @@ class Settings:
     warning_share: float
     evaluate_at_acceptance: bool
     supervision_interval: float
+    uplink: bool
     consume_batch: int
     audit_batch: int
     checkpoint_interval: float

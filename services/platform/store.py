@@ -235,6 +235,9 @@ class Database:
         # which hands over at once. (Other processes still meet the busy handler.)
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
         self._group: GroupCommit | None = None
+        self.routes: Callable[[Event], Sequence[str]] | None = None
+        """Other exchanges an event goes to as well (the province's standards go down on
+        `catalog.standards`): their outbox rows are left to the relay."""
         self.fast_path_lease: float | None = None
         """Set by a process that publishes its own commits at once (`outbox.FastPath`):
         outbox rows are then written already claimed for that long, so no other relay
@@ -337,23 +340,26 @@ class Database:
         stored = [encoded(e.with_sequence(last - len(built) + 1 + i)) for i, e in enumerate(built)]
         now = time.time()
         claimed = now + self.fast_path_lease if self.fast_path_lease else None
-        self.bulk_insert(
-            conn,
-            self.outbox,
-            [
-                {
-                    "event_id": e.id,
-                    "type": e.type,
-                    "exchange": self.exchange,
-                    "body": encode(e),
-                    "traceparent": e.traceparent,
-                    "created_at": now,
-                    "claimed_until": claimed,
-                    "attempts": 0,
-                }
-                for e in stored
-            ],
-        )
+        rows = [
+            {
+                "event_id": e.id,
+                "type": e.type,
+                "exchange": self.exchange,
+                "body": encode(e),
+                "traceparent": e.traceparent,
+                "created_at": now,
+                "claimed_until": claimed,
+                "attempts": 0,
+            }
+            for e in stored
+        ]
+        if self.routes is not None:
+            rows += [
+                {**row, "exchange": exchange, "claimed_until": None}
+                for row, e in zip(list(rows), stored, strict=True)
+                for exchange in self.routes(e)
+            ]
+        self.bulk_insert(conn, self.outbox, rows)
         return stored
 
     def next_value(self, conn: Connection, key: str, count: int = 1) -> int:

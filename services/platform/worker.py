@@ -104,7 +104,12 @@ class ServiceRuntime(SharedExtension):
             )
             db.create_schema()
             with amqp.connect(self.settings.amqp_uri) as conn:
-                amqp.declare_topology(conn, delivery_limit=self.settings.delivery_limit)
+                amqp.declare_topology(
+                    conn,
+                    delivery_limit=self.settings.delivery_limit,
+                    division=self.settings.division,
+                    uplink=self.settings.uplink,
+                )
             self.publisher = amqp.ConfirmingPublisher(self.settings.amqp_uri)
             self.relay = Relay(
                 db,
@@ -207,7 +212,9 @@ class ContractHandler(Consumer):
 
     def setup(self) -> None:
         settings: Settings = config[SETTINGS_KEY]
-        spec = topology.queue(self.queue_name)
+        spec = topology.for_division(settings.division, uplink=settings.uplink).queue(
+            self.queue_name
+        )
         self.queue = Queue(
             spec.name,
             bindings=[

@@ -68,10 +68,14 @@ class CatalogSuite:
         import_lines(store, lines(sample_records(XUANWU)))
         return store
 
-    def events(self, store: CatalogStore, event_type: str | None = None) -> list[Event]:
+    def events(
+        self, store: CatalogStore, event_type: str | None = None, exchange: str = "catalog.events"
+    ) -> list[Event]:
         with store.db.read() as conn:
             bodies = conn.execute(
-                select(store.db.outbox.c.body).order_by(store.db.outbox.c.id)
+                select(store.db.outbox.c.body)
+                .where(store.db.outbox.c.exchange == exchange)
+                .order_by(store.db.outbox.c.id)
             ).scalars()
             found = [decode(body, default_registry()) for body in bodies]
         return [e for e in found if event_type is None or e.type == event_type]
@@ -89,6 +93,19 @@ class CatalogSuite:
         [event] = self.events(store)
         assert (event.type, event.subject) == ("item.published", item.implementation_code)
         assert event.data["name"] == "食品经营许可"
+        # The same event goes down to the cities and counties as the standard.
+        assert self.events(store, exchange="catalog.standards") == [event]
+
+    def test_a_city_or_county_item_is_not_sent_down_as_a_standard(self, open_store: Any) -> None:
+        province = open_store("320000")
+        province.publish(sample_items(PROVINCE)[0])
+        county = open_store("320102")
+        county.apply_standard(self.events(province)[0])
+        county.publish(sample_items(division("320102"))[0])
+
+        assert [e.type for e in self.events(county)] == ["item.published"]
+
+        assert self.events(county, exchange="catalog.standards") == []
 
     def test_a_second_province_definition_must_match_the_standard(
         self, province: CatalogStore

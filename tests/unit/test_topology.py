@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from services.contract import names
-from services.platform.topology import EXCHANGES, QUEUES, QueueSpec, definitions, queue
+from services.platform import topology
+from services.platform.topology import EXCHANGES, QueueSpec, definitions
+
+QUEUES = topology.for_level("county").queues
+queue = topology.STANDALONE.queue
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
@@ -31,6 +35,7 @@ def test_names_defines_queue_constants() -> None:
         "CATALOG_STANDARDS_QUEUE",
         "NOTIFICATIONS_APPLICATIONS_QUEUE",
         "NOTIFICATIONS_CATALOG_QUEUE",
+        "UP_QUEUE",
     }
 
 
@@ -59,12 +64,14 @@ def test_the_exchanges_are_each_services_events_the_ingress_accepted_and_rejecte
         "govnet.accepted",
         "govnet.rejected",
         "catalog.standards",
+        "govnet.from-below",
+        "govnet.up",
     )
 
 
 @pytest.mark.parametrize("spec", QUEUES, ids=lambda s: s.name)
 def test_every_binding_is_to_a_declared_exchange(spec: QueueSpec) -> None:
-    assert spec.bindings, f"{spec.name} has no bindings"
+    assert spec.bindings, f"{spec.name} has no bindings at a county"
     for exchange, _ in spec.bindings:
         assert exchange in EXCHANGES, f"{spec.name} is bound to undeclared exchange {exchange}"
 
@@ -86,8 +93,11 @@ def test_the_rejected_queue_is_classic_so_it_is_never_dead_lettered_itself() -> 
     assert rejected.bindings == ((names.REJECTED_EXCHANGE, "#"),)
 
 
-def test_only_the_rejected_queue_is_classic() -> None:
-    assert [spec.name for spec in QUEUES if not spec.quorum] == [names.REJECTED_QUEUE]
+def test_only_the_rejected_queue_and_the_uplink_are_classic() -> None:
+    assert [spec.name for spec in QUEUES if not spec.quorum] == [
+        names.REJECTED_QUEUE,
+        names.UP_QUEUE,
+    ]
 
 
 def test_the_audit_log_hears_every_service_and_accepted_ingress_but_not_raw_ingress() -> None:
@@ -97,6 +107,7 @@ def test_the_audit_log_hears_every_service_and_accepted_ingress_but_not_raw_ingr
         ("notifications.events", "#"),
         ("audit.events", "#"),
         ("govnet.accepted", "#"),
+        ("govnet.from-below", "#"),
     )
 
 
@@ -133,13 +144,53 @@ def test_definitions_use_the_vhost_and_delivery_limit_given() -> None:
 
 
 def test_definitions_bind_exactly_the_topology_bindings() -> None:
+    county = topology.for_level("county")
     bindings = [
-        (b["source"], b["destination"], b["routing_key"]) for b in definitions()["bindings"]
+        (b["source"], b["destination"], b["destination_type"], b["routing_key"])
+        for b in definitions(level="county")["bindings"]
     ]
 
     assert bindings == [
-        (exchange, spec.name, key) for spec in QUEUES for exchange, key in spec.bindings
-    ]
+        (exchange, spec.name, "queue", key)
+        for spec in county.queues
+        for exchange, key in spec.bindings
+    ] + [(source, dest, "exchange", key) for source, dest, key in county.exchange_bindings]
+
+
+@pytest.mark.parametrize("level", ["city", "county"])
+def test_below_the_province_every_event_of_the_node_and_from_below_goes_up(level: str) -> None:
+    node = topology.for_level(level)
+
+    assert node.exchange_bindings == (
+        ("catalog.events", "govnet.up", "#"),
+        ("applications.events", "govnet.up", "#"),
+        ("notifications.events", "govnet.up", "#"),
+        ("audit.events", "govnet.up", "#"),
+        ("govnet.accepted", "govnet.up", "#"),
+        ("govnet.from-below", "govnet.up", "#"),
+    )
+    assert node.queue(names.UP_QUEUE).bindings == ((names.UP_EXCHANGE, "#"),)
+    assert node.queue(names.CATALOG_STANDARDS_QUEUE).bindings == (("catalog.standards", "item.*"),)
+
+
+def test_the_province_passes_nothing_up_and_reads_no_standards_of_its_own() -> None:
+    province = topology.for_level("province")
+
+    assert province.exchange_bindings == ()
+    assert names.UP_QUEUE not in [spec.name for spec in province.queues]
+    assert province.queue(names.CATALOG_STANDARDS_QUEUE).bindings == ()
+
+
+def test_a_node_running_on_its_own_keeps_no_uplink_queue() -> None:
+    alone = topology.for_level("county", uplink=False)
+
+    assert names.UP_QUEUE not in [spec.name for spec in alone.queues]
+
+
+def test_nothing_that_goes_up_comes_back_down() -> None:
+    for level in topology.LEVELS:
+        node = topology.for_level(level)
+        assert not any(dest == names.STANDARDS_EXCHANGE for _, dest, _ in node.exchange_bindings)
 
 
 def test_the_committed_rabbitmq_definitions_are_generated_from_the_topology() -> None:
