@@ -153,11 +153,11 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
     try:
         with amqp.connect(settings.amqp_uri) as conn:
             amqp.declare_topology(
-            conn,
-            delivery_limit=settings.delivery_limit,
-            division=settings.division,
-            uplink=settings.uplink,
-        )
+                conn,
+                delivery_limit=settings.delivery_limit,
+                division=settings.division,
+                uplink=settings.uplink,
+            )
         for service in services:
             db = open_database(settings, service)
             dbs.append(db)

@@ -1,7 +1,10 @@
 """Starts a node's processes, waits until each says it is ready, and stops them all cleanly.
 
 Children run in their own session (Ctrl-C reaches only the supervisor, which then stops them
-in order) and die with the supervisor if it is killed (Linux `PR_SET_PDEATHSIG`).
+in order) and die with the supervisor if it is killed: each child arms Linux's
+`PR_SET_PDEATHSIG` itself, first thing (`die_with_supervisor`). The supervisor starts them
+without a `preexec_fn`, so Python spawns them with vfork and no fork handler of a library
+loaded in the supervisor (gRPC's, in a test process) runs in a half-made child.
 Readiness: each child is given `GOVNET_READY_FILE` and creates it once it serves.
 """
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 READY_ENV = "GOVNET_READY_FILE"
+SUPERVISOR_ENV = "GOVNET_SUPERVISOR_PID"
 
 
 class StartFailed(RuntimeError):
@@ -29,6 +33,8 @@ class Child:
     name: str
     argv: Sequence[str]
     ready_file: Path
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Variables of this child on top of the supervisor's."""
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -36,12 +42,20 @@ class Child:
         return None if self.proc is None else self.proc.poll()
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
+def die_with_supervisor(environ: Mapping[str, str] | None = None) -> None:
+    """Called by a child as it starts: be sent SIGTERM when the supervisor that started it
+    dies, even by SIGKILL (Linux only; elsewhere a no-op). A child whose supervisor is
+    already gone stops at once."""
+    supervisor = (os.environ if environ is None else environ).get(SUPERVISOR_ENV)
+    if not supervisor or not sys.platform.startswith("linux"):
+        return
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
-        pass
+        return
+    if os.getppid() != int(supervisor):  # it died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def mark_ready(environ: Mapping[str, str] | None = None) -> None:
@@ -65,13 +79,9 @@ class Supervisor:
         does not become ready in time (the others are stopped first)."""
         for child in self.children:
             child.ready_file.unlink(missing_ok=True)
-            env = dict(self.env, **{READY_ENV: str(child.ready_file)})
-            child.proc = subprocess.Popen(
-                child.argv,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
+            env = dict(self.env) | dict(child.env)
+            env |= {READY_ENV: str(child.ready_file), SUPERVISOR_ENV: str(os.getpid())}
+            child.proc = subprocess.Popen(child.argv, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         waiting = list(self.children)
         while waiting:
