@@ -39,6 +39,10 @@ proto: $(STAMP_PROTO) ## Generate the gRPC code from proto/ into govnet/ (not co
 run: $(STAMP_PROTO) ## Run one node (GOVNET_DIVISION=320102 make run for a county)
 	$(BIN)/govnet node run
 
+.PHONY: run-region
+run-region: $(STAMP_PROTO) ## Run a province, a city and a county node linked by federation and shovels
+	$(BIN)/govnet region run
+
 .PHONY: run-combined
 run-combined: $(STAMP_PROTO) ## Run one node as two processes (all workers, all APIs)
 	$(BIN)/govnet node run --combined

@@ -236,6 +236,9 @@ def node_run(combined: bool) -> None:
 @click.argument("services", nargs=-1)
 def worker(services: tuple[str, ...]) -> None:
     """Run the nameko worker of SERVICES (default: all) until SIGTERM."""
+    from services.platform.supervisor import die_with_supervisor
+
+    die_with_supervisor()
     settings = load_settings()
     chosen = parse_services(services)
     _require_broker(settings)
@@ -252,6 +255,9 @@ def worker(services: tuple[str, ...]) -> None:
 @click.argument("services", nargs=-1)
 def api(services: tuple[str, ...]) -> None:
     """Serve the gRPC API of SERVICES (default: all) until SIGTERM."""
+    from services.platform.supervisor import die_with_supervisor
+
+    die_with_supervisor()
     settings = load_settings()
     chosen = parse_services(services)
     _require_broker(settings)
@@ -566,8 +572,10 @@ def deploy_definitions(vhost: str, out_file: str | None) -> None:
 
 def _register() -> None:
     from services.audit.cli import audit
+    from services.region_cli import register
 
     cli.add_command(audit)
+    register(deploy, cli)
 
 
 _register()

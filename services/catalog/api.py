@@ -22,7 +22,8 @@ from services.catalog.domain import (
 )
 from services.catalog.store import CatalogStore, DivisionConformance
 from services.contract.errors import FieldViolation
-from services.platform.errors import InvalidArgument
+from services.contract.identifiers import IdentifierError, check_basic_code
+from services.platform.errors import InvalidArgument, NotFound
 from services.platform.grpc_server import Registration
 
 STATUS = {
@@ -39,6 +40,24 @@ class CatalogApi(pb_grpc.CatalogServiceServicer):
 
     def GetItem(self, request: pb.GetItemRequest, context: Any) -> pb.Item:
         return item_to_proto(self.store.get(request.code))
+
+    def GetStandard(self, request: pb.GetStandardRequest, context: Any) -> pb.Standard:
+        code = request.basic_code.strip()
+        try:
+            check_basic_code(code)
+        except IdentifierError as exc:
+            raise InvalidArgument.single("basic_code", exc.reason) from None
+        standard = self.store.standard(code)
+        if standard is None:
+            raise NotFound(f"no provincial standard {code} at this node")
+        return pb.Standard(
+            basic_code=standard.basic_code,
+            name=standard.name,
+            type_code=standard.type_code,
+            legal_basis=standard.legal_basis,
+            version=standard.version,
+            status=standard.status,
+        )
 
     def GetGuide(self, request: pb.GetGuideRequest, context: Any) -> pb.Guide:
         guide, item = self.store.guide(request.code)

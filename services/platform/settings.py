@@ -354,6 +354,13 @@ SETTINGS: tuple[Setting, ...] = (
         "How often the applications worker runs electronic supervision over open cases.",
     ),
     Setting(
+        "rabbit_admin_url",
+        "GOVNET_RABBIT_ADMIN_URL",
+        _http_url,
+        "http://guest:guest@localhost:15672",
+        "RabbitMQ's management API, for `govnet region` (links, backlogs, definitions).",
+    ),
+    Setting(
         "uplink",
         "GOVNET_UPLINK",
         _boolean,
@@ -547,6 +554,7 @@ class Settings:
     warning_share: float
     evaluate_at_acceptance: bool
     supervision_interval: float
+    rabbit_admin_url: str
     uplink: bool
     consume_batch: int
     audit_batch: int

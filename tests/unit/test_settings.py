@@ -64,6 +64,7 @@ def test_an_empty_environment_gives_the_defaults() -> None:
         warning_share=0.8,
         evaluate_at_acceptance=False,
         supervision_interval=60.0,
+        rabbit_admin_url="http://guest:guest@localhost:15672",
         uplink=True,
         consume_batch=200,
         audit_batch=500,
