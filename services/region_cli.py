@@ -173,7 +173,8 @@ def region_run(
             admin.import_definitions(node_definitions(plan, parent, user=user))
     except Unavailable as exc:
         _fail(str(exc))
-    write_topology(plans, directory / "topology", user=user)
+    var_dir = (directory / "var").resolve()
+    write_topology(plans, directory / "topology", user=user, var_dir=var_dir)
 
     children = []
     for plan in plans:
@@ -182,7 +183,7 @@ def region_run(
             GOVNET_DIVISION=plan.code,
             GOVNET_AMQP_URI=plan.uri,
             GOVNET_GRPC_PORT_BASE=str(plan.grpc_port_base),
-            GOVNET_VAR=str(directory / "var"),
+            GOVNET_VAR=str(var_dir),
         )
         try:
             settings = Settings.from_environment(env)

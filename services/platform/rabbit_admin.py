@@ -14,6 +14,14 @@ from typing import Any
 from services.platform.errors import Unavailable
 
 
+class ManagementError(Unavailable):
+    """The management API refused a request; `status` is its HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Admin:
     url: str
@@ -36,8 +44,8 @@ class Admin:
                 text = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")[:300]
-            raise Unavailable(
-                f"the management API answered {exc.code} to {method} {path}: {detail}"
+            raise ManagementError(
+                f"the management API answered {exc.code} to {method} {path}: {detail}", exc.code
             ) from None
         except (urllib.error.URLError, OSError) as exc:
             raise Unavailable(
@@ -51,7 +59,12 @@ class Admin:
         self.request("POST", "/definitions", definitions)
 
     def delete_vhost(self, vhost: str) -> None:
-        self.request("DELETE", f"/vhosts/{_quote(vhost)}")
+        """Delete a vhost and everything in it; nothing happens if there is none."""
+        try:
+            self.request("DELETE", f"/vhosts/{_quote(vhost)}")
+        except ManagementError as exc:
+            if exc.status != 404:
+                raise
 
     def plugins_missing(self) -> list[str]:
         """Which of the plugins the links need the broker lacks (each answers an endpoint)."""
@@ -62,7 +75,9 @@ class Admin:
         ):
             try:
                 self.request("GET", path)
-            except Unavailable:
+            except ManagementError as exc:  # unreachable is not "missing": that is raised
+                if exc.status != 404:
+                    raise
                 missing.append(plugin)
         return missing
 
@@ -75,8 +90,8 @@ class Admin:
     def queue(self, vhost: str, name: str) -> dict[str, Any] | None:
         try:
             found = self.request("GET", f"/queues/{_quote(vhost)}/{_quote(name)}")
-        except Unavailable as exc:
-            if " 404 " in str(exc):
+        except ManagementError as exc:
+            if exc.status == 404:
                 return None
             raise
         return dict(found)

@@ -184,13 +184,17 @@ def node_definitions(
     return out
 
 
-def node_settings(plan: NodePlan) -> dict[str, Any]:
-    """The node's settings file (`GOVNET_CONFIG`): who it is, where its broker is, its ports."""
-    return {
+def node_settings(plan: NodePlan, var_dir: Path | None = None) -> dict[str, Any]:
+    """The node's settings file (`GOVNET_CONFIG`): who it is, where its broker is, its ports
+    (and, for nodes run on this machine, where its stores are)."""
+    settings: dict[str, Any] = {
         "division": plan.code,
         "amqp_uri": plan.uri,
         "grpc_port_base": plan.grpc_port_base,
     }
+    if var_dir is not None:
+        settings["var_dir"] = str(var_dir)
+    return settings
 
 
 @dataclass(frozen=True)
@@ -206,10 +210,11 @@ def write_topology(
     *,
     delivery_limit: int = 10,
     user: str | None = None,
+    var_dir: Path | None = None,
 ) -> Written:
     """Write `topology.json` and, per node, `<division>/definitions.json` and
-    `<division>/govnet.yaml`. The files hold the links' credentials: readable by their
-    owner only."""
+    `<division>/govnet.yaml` (with `var_dir` in it, if given). The files hold the links'
+    credentials: readable by their owner only."""
     by_code = {p.code: p for p in plans}
     out.mkdir(parents=True, exist_ok=True)
     summary = []
@@ -222,7 +227,7 @@ def write_topology(
         _write_private(node_dir / "definitions.json", json.dumps(definitions, indent=2) + "\n")
         _write_private(
             node_dir / "govnet.yaml",
-            yaml.safe_dump(node_settings(plan), allow_unicode=True, sort_keys=False),
+            yaml.safe_dump(node_settings(plan, var_dir), allow_unicode=True, sort_keys=False),
         )
         links += 2 if parent else 0
         summary.append(

@@ -132,3 +132,44 @@ def test_a_template_naming_a_field_the_event_lacks_stops_the_service_at_start(
         "application.refused v1 does not have (it has: "
     )
     assert len(lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--nodes", "320100,320102"), "govnet: the province 320000 must be one of the nodes"),
+        (("--nodes", "320000,3201"), "govnet: not divisions of 320000: 3201"),
+        (("--province", "320100"), "govnet: 320100 is not a province in the divisions file"),
+    ],
+)
+def test_a_region_of_nodes_that_cannot_be_is_refused_before_anything_starts(
+    args: tuple[str, ...], message: str, tmp_path: Path
+) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    result = govnet("region", "run", f"--dir={tmp_path / 'region'}", *args, env=env)
+    assert (result.returncode, result.stderr.strip()) == (2, message)
+    assert not (tmp_path / "region").exists()
+
+
+def test_a_region_without_a_management_api_says_where_it_looked(tmp_path: Path) -> None:
+    env = node_env(
+        amqp_uri="amqp://guest:guest@127.0.0.1:1/",
+        var_dir=tmp_path,
+        GOVNET_RABBIT_ADMIN_URL="http://guest:guest@127.0.0.1:1",
+    )
+    result = govnet("region", "run", f"--dir={tmp_path / 'region'}", env=env)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith(
+        "govnet: no RabbitMQ management API at http://127.0.0.1:1 ("
+    )
+    assert result.stderr.strip().endswith("`rabbitmq-plugins enable rabbitmq_management`")
+
+
+def test_region_status_before_any_region_ran_says_how_to_start_one(tmp_path: Path) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    result = govnet("region", "status", f"--dir={tmp_path}", env=env)
+    assert (result.returncode, result.stderr.strip()) == (
+        2,
+        f"govnet: no {tmp_path}/topology/topology.json: start a region with "
+        "`make run-region` first",
+    )

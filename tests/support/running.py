@@ -43,10 +43,15 @@ def govnet(
 
 @contextlib.contextmanager
 def running_node(
-    env: Mapping[str, str], *extra: str, ready: str = "is running"
+    env: Mapping[str, str],
+    *extra: str,
+    ready: str = "is running",
+    command: Sequence[str] = ("node", "run"),
 ) -> Iterator[RunningNode]:
+    """`govnet node run` (or another long-running `command`) until it prints `ready`;
+    SIGTERM afterwards if the test did not stop it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "node", "run", *extra],
+        [sys.executable, "-m", "services.cli", *command, *extra],
         env=dict(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
