@@ -68,6 +68,16 @@ def id_check(value: str) -> None:
     click.echo(f"{found.kind}: {verdict}" + (f": {found.reason}" if found.reason else ""))
     for key, part in found.parts.items():
         click.echo(f"  {key:<22} {part}")
+    if found.kind == "division" and found.valid:
+        from services.platform.node import divisions
+
+        known = divisions().get(found.value)
+        click.echo(
+            f"  {'name':<22} {known.name} ({known.name_en})"
+            if known
+            else "  note: well-formed, but not one of the divisions this project holds "
+            "(services/platform/data/divisions.csv, 2017); no node can run as it"
+        )
     sys.exit(0 if found.valid else 1)
 
 

@@ -739,8 +739,12 @@ def _looks_like_date(text: str) -> bool:
 def _guess_kind(text: str) -> IdentifierKind:
     length = len(text)
     if length == 18:
-        if not (_is_digits(text[:17]) and text[17] in _DIGITS + "Xx"):
+        if not _is_digits(text[:17]):
             return "uscc"
+        if text[17] not in _DIGITS + "Xx":  # a resident ID mistyped in its last place?
+            if _passes(check_uscc, text) or not _looks_like_date(text[6:14]):
+                return "uscc"
+            return "resident_id"
         if _passes(check_resident_id, text):
             return "resident_id"
         if _passes(check_uscc, text):
@@ -840,7 +844,7 @@ def identify(value: str) -> Identification:
 
     The kind is guessed from the length and alphabet of ``value`` with any
     whitespace ignored (the validation itself still refuses whitespace).  An
-    18-character value of digits (optionally ending in X) is a resident ID if
+    18-character value of 17 digits and any last character is a resident ID if
     it passes the resident check, else a USCC if it passes the USCC check,
     else a resident ID if positions 7-14 look like a date, else a USCC.
     """

@@ -89,6 +89,26 @@ def test_a_worker_for_an_unknown_service_is_refused(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("code", "last_line"),
+    [
+        ("320102", "  name                   玄武区 (Xuanwu District)"),
+        (
+            "320199",
+            "  note: well-formed, but not one of the divisions this project holds "
+            "(services/platform/data/divisions.csv, 2017); no node can run as it",
+        ),
+    ],
+)
+def test_id_check_says_whether_a_division_is_one_a_node_can_run_as(
+    code: str, last_line: str
+) -> None:
+    result = govnet("id", "check", code, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[0] == "division: valid"
+    assert result.stdout.splitlines()[-1] == last_line
+
+
 def test_id_check_explains_an_invalid_code() -> None:
     result = govnet("id", "check", "91350100M000100Y44", env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 1

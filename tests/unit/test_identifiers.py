@@ -753,6 +753,15 @@ def test_identify_reports_a_date_like_resident_id_with_a_wrong_check() -> None:
     assert result.parts == {}
 
 
+def test_identify_reports_a_resident_id_with_a_wrong_check_letter_as_a_resident_id() -> None:
+    result = identify("11010519491231002Y")
+    assert (result.kind, result.valid, result.reason) == (
+        "resident_id",
+        False,
+        "last character must be a digit or X, got 'Y'",
+    )
+
+
 def test_identify_refuses_a_fifteen_digit_resident_id() -> None:
     result = identify("110105491231002")
     assert (result.kind, result.valid) == ("resident_id", False)
