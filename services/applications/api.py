@@ -10,8 +10,16 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from govnet.applications.v1 import applications_pb2 as pb
 from govnet.applications.v1 import applications_pb2_grpc as pb_grpc
-from services.applications.domain import Actor, Applicant, Case, Submission
-from services.applications.store import ApplicationsStore, CaseQuery
+from services.applications.domain import (
+    Actor,
+    Applicant,
+    Case,
+    CaseQuery,
+    Submission,
+    canonical_code,
+    check_case_number,
+)
+from services.applications.store import ApplicationsStore
 from services.platform.errors import InvalidArgument
 from services.platform.grpc_server import Registration
 
@@ -69,10 +77,11 @@ class ApplicationsApi(pb_grpc.ApplicationsServiceServicer):
     def List(self, request: pb.ListRequest, context: Any) -> pb.ListResponse:
         found, token = self.store.list(
             CaseQuery(
-                applicant_id_number=request.applicant_id_number.strip(),
-                account_id=request.account_id.strip(),
-                department_code=request.department_code.strip(),
-                status=STATUS_NAMES.get(request.status, ""),
+                applicant_id_number=request.applicant_id_number,
+                account_id=request.account_id,
+                department_code=request.department_code,
+                # STATUS_UNSPECIFIED is any status; a value this API does not know is refused.
+                status=STATUS_NAMES.get(request.status, "unknown") if request.status else "",
                 overdue=True if request.overdue_only else None,
                 page_size=request.page_size,
                 page_token=request.page_token,
@@ -158,16 +167,14 @@ def registration(store: ApplicationsStore) -> Registration:
 
 
 def _number(value: str) -> str:
-    if not value.strip():
-        raise InvalidArgument.single("case_number", "is required")
-    return value.strip()
+    return check_case_number(value)
 
 
 def _actor(request: Any) -> Actor:
     if not request.HasField("actor"):
         raise InvalidArgument.single("actor", "is required: the acting department and officer")
     return Actor(
-        request.actor.department_code.strip().upper(),
+        canonical_code(request.actor.department_code),
         request.actor.officer_id.strip(),
         request.actor.officer_name.strip(),
     )

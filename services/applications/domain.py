@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from services.contract.errors import FieldViolation
+from services.contract.fields import CASE_NUMBER_PATTERN
 from services.contract.identifiers import (
     IdentifierError,
     check_implementation_code,
@@ -24,6 +25,11 @@ CHANNELS = ("web", "mobile", "window", "terminal", "hotline")
 KINDS = ("natural", "legal")
 ID_TYPE_FOR_KIND = {"natural": "resident_id", "legal": "uscc"}
 MAX_REQUEST_ID = 128
+# Longest texts a request may carry, as the event contract allows them
+# (services/contract/schemas/applications.py; a unit test keeps the two in step).
+MAX_NAME = 200  # applicant names, material names, certificates
+MAX_ACCOUNT_ID = 128
+MAX_OFFICER = 64  # officer ids (and names, which no event carries)
 STATUSES = (
     "received",  # 接件
     "accepted",  # 受理
@@ -60,10 +66,56 @@ BAD_LEVELS = frozenset(("dissatisfied", "very_dissatisfied"))
 NOT_EVALUATED_TYPES = ("02", "03", "06")
 SUPPLEMENT_WINDOW_DAYS = 5
 """A supplement must be requested within 5 working days, else the case counts as accepted."""
-MAX_REASON = 2000
+MAX_REASON = 2000  # reasons, opinions, comments
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 """China Standard Time (UTC+8, no daylight saving): the day of a case number is a local day."""
 _PHONE_RE = re.compile(r"^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$")
+_CASE_NUMBER_RE = re.compile(CASE_NUMBER_PATTERN)
+# Unicode's control characters (category Cc); free text keeps tab, line feed, carriage return.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def text_problem(text: str, limit: int, *, multiline: bool = False) -> str | None:
+    """Why `text` cannot be stored and announced as it is, or None when it can.
+
+    Control characters are refused (PostgreSQL cannot store NUL; none of them belong in a
+    name or a code); free text (`multiline`) may hold line breaks and tabs.
+    """
+    if len(text) > limit:
+        return f"must be at most {limit} characters"
+    if (_CONTROL_BUT_LINE_BREAKS if multiline else _CONTROL).search(text):
+        return "must not contain control characters"
+    return None
+
+
+def canonical_code(value: str) -> str:
+    """The one spelling of a code (credit code, ID number, implementation code) this service
+    stores and compares: no surrounding spaces, upper case."""
+    return value.strip().upper()
+
+
+def check_case_number(value: str) -> str:
+    """A case number as a caller gave it, trimmed; `InvalidArgument` if it cannot be one."""
+    text = value.strip()
+    if not text:
+        raise InvalidArgument.single("case_number", "is required")
+    if not _CASE_NUMBER_RE.match(text):
+        raise InvalidArgument.single(
+            "case_number", "must be a case number: <division>-<YYYYMMDD>-<6-digit sequence>"
+        )
+    return text
+
+
+def applicant_id_problem(value: str) -> str | None:
+    """Why `value` (canonical) is neither a resident ID number nor a credit code, or None."""
+    for check in (check_resident_id, check_uscc):
+        try:
+            check(value)
+        except IdentifierError:
+            continue
+        return None
+    return "must be the applicant's resident ID number or unified social credit code"
 
 
 @dataclass(frozen=True)
@@ -98,7 +150,12 @@ class Submission:
     implementation_code: str
     applicant: Applicant
     channel: str
-    materials: tuple[str, ...] = ()
+    materials: tuple[str, ...] = ()  # as given: a problem is named by its position
+
+    @property
+    def handed_in(self) -> tuple[str, ...]:
+        """The materials the case records: trimmed, blanks left out."""
+        return tuple(m.strip() for m in self.materials if m.strip())
 
 
 @dataclass(frozen=True)
@@ -269,10 +326,15 @@ def validate_submission(submission: Submission, item: CatalogItem | None) -> Non
     def bad(name: str, reason: str) -> None:
         problems.append(FieldViolation(name, reason))
 
+    def text(name: str, value: str, limit: int) -> None:
+        problem = text_problem(value, limit)
+        if problem:
+            bad(name, problem)
+
     if not submission.request_id.strip():
         bad("request_id", "is required: a client-chosen id that makes retries safe")
-    elif len(submission.request_id) > MAX_REQUEST_ID:
-        bad("request_id", f"must be at most {MAX_REQUEST_ID} characters")
+    else:
+        text("request_id", submission.request_id, MAX_REQUEST_ID)
 
     code = submission.implementation_code
     if not code:
@@ -291,8 +353,8 @@ def validate_submission(submission: Submission, item: CatalogItem | None) -> Non
         bad("applicant.kind", "must be natural (自然人) or legal (法人)")
     if not applicant.name.strip():
         bad("applicant.name", "is required")
-    elif len(applicant.name) > 200:
-        bad("applicant.name", "must be at most 200 characters")
+    else:
+        text("applicant.name", applicant.name, MAX_NAME)
     if not applicant.id_number:
         bad("applicant.id_number", "is required")
     elif applicant.kind == "natural":
@@ -307,14 +369,15 @@ def validate_submission(submission: Submission, item: CatalogItem | None) -> Non
             bad("applicant.id_number", f"is not a valid unified social credit code: {exc.reason}")
     if applicant.phone and not _PHONE_RE.match(applicant.phone):
         bad("applicant.phone", "must be a mobile number (11 digits) or a landline with area code")
-    if len(applicant.account_id) > 128:
-        bad("applicant.account_id", "must be at most 128 characters")
+    text("applicant.account_id", applicant.account_id, MAX_ACCOUNT_ID)
 
     if submission.channel not in CHANNELS:
         bad("channel", f"must be one of {', '.join(CHANNELS)}")
 
+    for index, material in enumerate(submission.materials):
+        text(f"materials.{index}", material.strip(), MAX_NAME)
     if item is not None:
-        handed_in = {m.strip() for m in submission.materials}
+        handed_in = set(submission.handed_in)
         missing = [m for m in item.required_materials if m not in handed_in]
         if missing:
             bad("materials", f"missing required materials: {'、'.join(missing)}")
@@ -324,20 +387,23 @@ def validate_submission(submission: Submission, item: CatalogItem | None) -> Non
 
 
 def normalise(submission: Submission) -> Submission:
-    """Canonical spelling of identifiers (upper-case X and letters) before storing."""
+    """Canonical spelling of identifiers (upper-case X and letters) before storing.
+
+    Materials keep their positions (blanks included), so that a problem with one is named by
+    the index the caller used; `handed_in` is what the case records."""
     applicant = submission.applicant
     return Submission(
         request_id=submission.request_id.strip(),
-        implementation_code=submission.implementation_code.strip().upper(),
+        implementation_code=canonical_code(submission.implementation_code),
         applicant=Applicant(
             kind=applicant.kind,
             name=applicant.name.strip(),
-            id_number=applicant.id_number.strip().upper(),
+            id_number=canonical_code(applicant.id_number),
             phone=applicant.phone.strip(),
             account_id=applicant.account_id.strip(),
         ),
         channel=submission.channel,
-        materials=tuple(m.strip() for m in submission.materials if m.strip()),
+        materials=tuple(m.strip() for m in submission.materials),
     )
 
 
@@ -375,6 +441,7 @@ def _require_state(case: Case, action: str, allowed: tuple[str, ...]) -> None:
 
 
 def check_actor(actor: Actor) -> None:
+    """`InvalidArgument` naming each bad field of who acts (codes are given canonical)."""
     problems = []
     try:
         check_uscc(actor.department_code)
@@ -382,8 +449,33 @@ def check_actor(actor: Actor) -> None:
         problems.append(FieldViolation("actor.department_code", exc.reason))
     if not actor.officer_id.strip():
         problems.append(FieldViolation("actor.officer_id", "is required: who acts"))
+    elif problem := text_problem(actor.officer_id, MAX_OFFICER):
+        problems.append(FieldViolation("actor.officer_id", problem))
+    if problem := text_problem(actor.officer_name, MAX_OFFICER):
+        problems.append(FieldViolation("actor.officer_name", problem))
     if problems:
         raise InvalidArgument(problems)
+
+
+def check_applicant(case: Case, applicant_id: str) -> None:
+    """Only the applicant supplements, withdraws and evaluates: `applicant_id` must be the
+    case's applicant's ID number (any case of letters)."""
+    given = canonical_code(applicant_id)
+    if not given:
+        raise InvalidArgument.single("applicant_id_number", "is required: who is the applicant")
+    if problem := applicant_id_problem(given):
+        raise InvalidArgument.single("applicant_id_number", problem)
+    if given != case.applicant.id_number:
+        raise PermissionDenied(f"only the applicant of case {case.case_number} may do this")
+
+
+def _material_problems(materials: tuple[str, ...]) -> list[FieldViolation]:
+    """Each material name that cannot be announced, named by its position as given."""
+    return [
+        FieldViolation(f"materials.{index}", problem)
+        for index, name in enumerate(materials)
+        if (problem := text_problem(name.strip(), MAX_NAME))
+    ]
 
 
 def _require_department(case: Case, actor: Actor) -> None:
@@ -399,8 +491,8 @@ def _reason(reason: str, name: str = "reason") -> str:
     text = reason.strip()
     if not text:
         raise InvalidArgument.single(name, "is required: say why")
-    if len(text) > MAX_REASON:
-        raise InvalidArgument.single(name, f"must be at most {MAX_REASON} characters")
+    if problem := text_problem(text, MAX_REASON, multiline=True):
+        raise InvalidArgument.single(name, problem)
     return text
 
 
@@ -452,6 +544,39 @@ def accept(
     return Transition(accepted, "application.accepted", data)
 
 
+def joint_reviewers(case: Case) -> tuple[str, ...]:
+    """The departments that must review the case besides the implementing one: the item's
+    collaborating departments (联办机构), as the guide named them when the case came in."""
+    return tuple(
+        dict.fromkeys(
+            code for code in case.item.collaborating_departments if code != case.department_code
+        )
+    )
+
+
+def open_joint_review(case: Case, actor: Actor | None, now: datetime) -> Transition | None:
+    """联审: open one review for every collaborating department that is not reviewing yet,
+    all at once, so that they review in parallel. None when nobody is left to ask."""
+    reviewing = {r.department_code for r in case.reviews if r.open}
+    wanted = [code for code in joint_reviewers(case) if code not in reviewing]
+    if not wanted:
+        return None
+    reviews = (*case.reviews, *(Review(code, now) for code in wanted))
+    opened = replace(case, status="in_review", reviews=reviews)
+    data = _base(case, actor, now) | {"reviewers": wanted}
+    return Transition(opened, "application.review_assigned", data)
+
+
+def acceptance(
+    case: Case, actor: Actor | None, now: datetime, calendar: WorkCalendar, *, deemed: bool = False
+) -> list[Transition]:
+    """受理, and for an item with collaborating departments the joint review it starts: the
+    case is then in review until every one of them has completed its review."""
+    accepted = accept(case, actor, now, calendar, deemed=deemed)
+    joint = open_joint_review(accepted.case, actor, now)
+    return [accepted] if joint is None else [accepted, joint]
+
+
 def refuse(case: Case, actor: Actor, reason: str, now: datetime) -> Transition:
     """不予受理: closes the case with result code 6; the reason is required."""
     _require_state(case, "refused", ("received", "supplemented"))
@@ -479,6 +604,8 @@ def request_supplement(
     """补正: one notice listing every missing material, within the window after receipt."""
     _require_state(case, "asked for a supplement", ("received",))
     _require_department(case, actor)
+    if problems := _material_problems(materials):
+        raise InvalidArgument(problems)
     wanted = tuple(dict.fromkeys(m.strip() for m in materials if m.strip()))
     if not wanted:
         raise InvalidArgument.single("materials", "list every missing material (at least one)")
@@ -502,6 +629,8 @@ def request_supplement(
 def supplement(case: Case, materials: tuple[str, ...], now: datetime) -> Transition:
     """The applicant hands in what the notice listed; all of it, in one go."""
     _require_state(case, "supplemented", ("supplement_requested",))
+    if problems := _material_problems(materials):
+        raise InvalidArgument(problems)
     given = {m.strip() for m in materials if m.strip()}
     missing = [m for m in case.supplement if m not in given]
     if missing:
@@ -524,7 +653,7 @@ def assign_review(
     and the item's collaborating departments (联办机构) review."""
     _require_state(case, "sent to review", ("accepted", "in_review", "reviewed"))
     _require_department(case, actor)
-    named = [(index, d.strip()) for index, d in enumerate(departments) if d.strip()]
+    named = [(index, canonical_code(d)) for index, d in enumerate(departments) if d.strip()]
     first_seen: dict[str, int] = {}
     for index, code in named:
         first_seen.setdefault(code, index)
@@ -604,7 +733,8 @@ def pause(case: Case, actor: Actor, kind: str, reason: str, now: datetime) -> Tr
 
 
 def resume(case: Case, actor: Actor, now: datetime, calendar: WorkCalendar) -> Transition:
-    """The special procedure ended: the deadline moves by the working days it took."""
+    """The special procedure ended: the deadline moves by the working days it took. A
+    yellow warning already given stays given: supervision warns once per case."""
     _require_state(case, "resumed", ("paused",))
     _require_department(case, actor)
     current = case.pauses[-1]
@@ -619,7 +749,6 @@ def resume(case: Case, actor: Actor, now: datetime, calendar: WorkCalendar) -> T
         paused_from="",
         due_date=due,
         legal_due_date=legal_due,
-        warned=False if due != case.due_date else case.warned,
         officer_id=actor.officer_id,
     )
     data = _base(case, actor, now) | {
@@ -630,36 +759,55 @@ def resume(case: Case, actor: Actor, now: datetime, calendar: WorkCalendar) -> T
     return Transition(resumed, "application.clock_resumed", data)
 
 
+def pending_reviews(case: Case) -> list[str]:
+    """Who the case still waits for: every open review, then every collaborating department
+    that has not completed a review (a case accepted before joint review opened by itself)."""
+    waiting = [r.department_code for r in case.open_reviews]
+    done = {r.department_code for r in case.reviews if not r.open}
+    waiting += [code for code in joint_reviewers(case) if code not in done and code not in waiting]
+    return waiting
+
+
 def conclude(
     case: Case, actor: Actor, result_code: int, reason: str, certificate: str, now: datetime
 ) -> Transition:
     """办结 with a result code 0-5 (6 is a refusal at intake: use `refuse`)."""
     _require_state(case, "concluded", ("accepted", "reviewed", "in_review"))
     _require_department(case, actor)
-    if case.open_reviews:
-        waiting = ", ".join(r.department_code for r in case.open_reviews)
-        raise FailedPrecondition(f"case {case.case_number} still waits for the review of {waiting}")
+    waiting = pending_reviews(case)
+    if waiting:
+        raise FailedPrecondition(
+            f"case {case.case_number} still waits for the review of {', '.join(waiting)}"
+        )
+    problems = []
     if result_code not in RESULT_CODES or result_code == 6:
-        raise InvalidArgument.single(
-            "result_code", "must be 0 to 5 (6, 不予受理, is a refusal: use Refuse)"
+        problems.append(
+            FieldViolation("result_code", "must be 0 to 5 (6, 不予受理, is a refusal: use Refuse)")
         )
     text = reason.strip()
-    if result_code in RESULTS_NEEDING_REASON:
-        text = _reason(reason)
+    if result_code in RESULTS_NEEDING_REASON and not text:
+        problems.append(FieldViolation("reason", "is required: say why"))
+    elif problem := text_problem(text, MAX_REASON, multiline=True):
+        problems.append(FieldViolation("reason", problem))
+    issued = certificate.strip()
+    if problem := text_problem(issued, MAX_NAME):
+        problems.append(FieldViolation("certificate", problem))
+    if problems:
+        raise InvalidArgument(problems)
     on_time = case.due_date is None or local_date(now) <= case.due_date
     concluded = replace(
         case,
         status="concluded",
         result_code=result_code,
         reason=text,
-        certificate=certificate.strip(),
+        certificate=issued,
         closed_at=now,
         officer_id=actor.officer_id,
     )
     data = _base(case, actor, now) | {
         "result_code": result_code,
         "reason": text,
-        "certificate": certificate.strip(),
+        "certificate": issued,
         "due_date": case.due_date.isoformat() if case.due_date else None,
         "on_time": on_time,
     }
@@ -672,7 +820,9 @@ def withdraw(case: Case, reason: str, now: datetime) -> Transition:
         raise FailedPrecondition(
             f"case {case.case_number} is {case.status}; it cannot be withdrawn"
         )
-    text = reason.strip()[:MAX_REASON]
+    text = reason.strip()
+    if problem := text_problem(text, MAX_REASON, multiline=True):
+        raise InvalidArgument.single("reason", problem)
     withdrawn = replace(case, status="withdrawn", reason=text, closed_at=now)
     return Transition(withdrawn, "application.withdrawn", _base(case, None, now) | {"reason": text})
 
@@ -693,8 +843,8 @@ def evaluate(
         problems.append(FieldViolation("level", f"must be one of {', '.join(EVALUATION_LEVELS)}"))
     if channel not in CHANNELS:
         problems.append(FieldViolation("channel", f"must be one of {', '.join(CHANNELS)}"))
-    if len(comment) > MAX_REASON:
-        problems.append(FieldViolation("comment", f"must be at most {MAX_REASON} characters"))
+    if problem := text_problem(comment.strip(), MAX_REASON, multiline=True):
+        problems.append(FieldViolation("comment", problem))
     if problems:
         raise InvalidArgument(problems)
     if not case.item.evaluable:
@@ -721,18 +871,74 @@ def evaluate(
     return Transition(evaluated, "application.evaluated", data)
 
 
+# -- listings -------------------------------------------------------------------------------
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """A listing: by applicant (ID number or account), department, status, overdue; paged by
+    the case number the previous page ended with."""
+
+    applicant_id_number: str = ""
+    account_id: str = ""
+    department_code: str = ""  # the department the case is assigned to
+    status: str = ""
+    overdue: bool | None = None
+    page_size: int = 0
+    page_token: str = ""
+
+
+def check_query(query: CaseQuery) -> CaseQuery:
+    """The query in canonical spelling (codes trimmed and upper-cased, like every code this
+    service stores); `InvalidArgument` listing every field that cannot be what it says."""
+    problems: list[FieldViolation] = []
+    applicant_id = canonical_code(query.applicant_id_number)
+    if applicant_id and (problem := applicant_id_problem(applicant_id)):
+        problems.append(FieldViolation("applicant_id_number", problem))
+    account = query.account_id.strip()
+    if problem := text_problem(account, MAX_ACCOUNT_ID):
+        problems.append(FieldViolation("account_id", problem))
+    department = canonical_code(query.department_code)
+    if department:
+        try:
+            check_uscc(department)
+        except IdentifierError as exc:
+            problems.append(FieldViolation("department_code", exc.reason))
+    if query.status and query.status not in STATUSES:
+        problems.append(FieldViolation("status", f"must be one of {', '.join(STATUSES)}"))
+    if not 0 <= query.page_size <= MAX_PAGE:
+        problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
+    token = query.page_token.strip()
+    if token and not _CASE_NUMBER_RE.match(token):
+        problems.append(FieldViolation("page_token", "is not a next_page_token that List returned"))
+    if problems:
+        raise InvalidArgument(problems)
+    return replace(
+        query,
+        applicant_id_number=applicant_id,
+        account_id=account,
+        department_code=department,
+        page_token=token,
+    )
+
+
 # -- supervision (电子监察) -----------------------------------------------------------------
 
 
 def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -> list[Transition]:
-    """What supervision says about an open case now: deemed acceptance, a yellow warning,
-    a red card. Each is said once per case (the flags on the case remember)."""
+    """What supervision says about an open case now: deemed acceptance (with the joint
+    review it starts), a yellow warning, a red card. Each is said at most once per case (the
+    flags on the case remember): a deadline moved by a special procedure warns no second
+    time, and a case that is already late gets its red card without a yellow one first."""
     out: list[Transition] = []
     today = local_date(now)
     if case.status == "received":
         window_end = calendar.add(local_date(case.submitted_at), rules.supplement_window_days)
         if today > window_end:
-            out.append(accept(case, None, now, calendar, deemed=True))
+            out.extend(acceptance(case, None, now, calendar, deemed=True))
         return out
     if case.due_date is None or not case.open or case.status == "paused":
         return out

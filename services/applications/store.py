@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -37,8 +36,10 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from services.applications import domain
 from services.applications.domain import (
+    DEFAULT_PAGE,
     Applicant,
     Case,
+    CaseQuery,
     CatalogItem,
     Evaluation,
     Pause,
@@ -47,6 +48,8 @@ from services.applications.domain import (
     Submission,
     Transition,
     case_number,
+    check_applicant,
+    check_query,
     local_date,
     normalise,
     validate_submission,
@@ -54,12 +57,7 @@ from services.applications.domain import (
 from services.contract import names
 from services.contract.envelope import Event
 from services.platform.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
-from services.platform.errors import (
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-)
+from services.platform.errors import FailedPrecondition, NotFound
 from services.platform.settings import Settings
 from services.platform.store import Database, Tx
 
@@ -105,21 +103,7 @@ catalog_items = Table(
 )
 
 OPEN = tuple(s for s in domain.STATUSES if s not in domain.TERMINAL)
-MAX_PAGE = 200
-DEFAULT_PAGE = 50
-
-
-@dataclass(frozen=True)
-class CaseQuery:
-    """A listing: by applicant (ID number or account), department, status, overdue."""
-
-    applicant_id_number: str = ""
-    account_id: str = ""
-    department_code: str = ""
-    status: str = ""
-    overdue: bool | None = None
-    page_size: int = 0
-    page_token: str = ""
+AWAITING_ITEM = "awaiting"  # a replica row that has a guide but not yet its item
 
 
 class ApplicationsStore:
@@ -186,7 +170,7 @@ class ApplicationsStore:
                 channel=submission.channel,
                 status="received",
                 submitted_at=tx.now,
-                materials=submission.materials,
+                materials=submission.handed_in,
                 department_code=item.department_code,
             )
             tx.conn.execute(self._insert_case, _row(case))
@@ -197,22 +181,30 @@ class ApplicationsStore:
 
     # -- the lifecycle -----------------------------------------------------------------
 
-    def act(self, number: str, decide: Callable[[Case, datetime], Transition]) -> Case:
-        """Apply one transition to a case: read it under the write lock, let the domain
-        decide (`decide(case, now)`), store the result and emit its event, in one
-        transaction."""
+    def act(
+        self,
+        number: str,
+        decide: Callable[[Case, datetime], Transition | Sequence[Transition]],
+    ) -> Case:
+        """Apply a transition (or a few that belong together, like an acceptance and the joint
+        review it opens) to a case: read it under the write lock, let the domain decide
+        (`decide(case, now)`), store the result and emit the events in order, in one
+        transaction. Returns the case as the last transition left it."""
 
         def change(tx: Tx) -> Transition:
-            transition = decide(self._locked(tx.conn, number), tx.now)
-            self._save(tx, transition)
-            return transition
+            decided = decide(self._locked(tx.conn, number), tx.now)
+            transitions = [decided] if isinstance(decided, Transition) else list(decided)
+            for transition in transitions:
+                self._save(tx, transition)
+            return transitions[-1]
 
         transition = self.db.write(change)
         self._check_calendar(transition.case)
         return transition.case
 
     def accept(self, number: str, actor: domain.Actor) -> Case:
-        return self.act(number, lambda c, now: domain.accept(c, actor, now, self.calendar))
+        """受理; for an item with collaborating departments, their reviews open at once."""
+        return self.act(number, lambda c, now: domain.acceptance(c, actor, now, self.calendar))
 
     def refuse(self, number: str, actor: domain.Actor, reason: str) -> Case:
         return self.act(number, lambda c, now: domain.refuse(c, actor, reason, now))
@@ -229,7 +221,7 @@ class ApplicationsStore:
 
     def supplement(self, number: str, applicant_id: str, materials: Sequence[str]) -> Case:
         def decide(case: Case, now: datetime) -> Transition:
-            _require_applicant(case, applicant_id)
+            check_applicant(case, applicant_id)
             return domain.supplement(case, tuple(materials), now)
 
         return self.act(number, decide)
@@ -262,7 +254,7 @@ class ApplicationsStore:
 
     def withdraw(self, number: str, applicant_id: str, reason: str) -> Case:
         def decide(case: Case, now: datetime) -> Transition:
-            _require_applicant(case, applicant_id)
+            check_applicant(case, applicant_id)
             return domain.withdraw(case, reason, now)
 
         return self.act(number, decide)
@@ -271,7 +263,7 @@ class ApplicationsStore:
         self, number: str, applicant_id: str, level: str, channel: str, comment: str
     ) -> Case:
         def decide(case: Case, now: datetime) -> Transition:
-            _require_applicant(case, applicant_id)
+            check_applicant(case, applicant_id)
             return domain.evaluate(case, level, channel, comment, now, self.rules)
 
         return self.act(number, decide)
@@ -325,9 +317,12 @@ class ApplicationsStore:
         for number in numbers:
             with self.db.transaction() as tx:
                 case = self._locked(tx.conn, number)
-                for transition in domain.supervise(case, when, self.calendar, self.rules):
+                said = domain.supervise(case, when, self.calendar, self.rules)
+                for transition in said:
                     self._save(tx, transition)
-                    announced.append(transition)
+            if said:  # a deemed acceptance counts deadlines like any other
+                self._check_calendar(said[-1].case)
+            announced.extend(said)
         return announced
 
     # -- reads -------------------------------------------------------------------------
@@ -340,14 +335,12 @@ class ApplicationsStore:
         return _case(row._mapping)
 
     def list(self, query: CaseQuery) -> tuple[list[Case], str]:
-        """Cases in case-number order (oldest first), paged; returns (page, next token)."""
-        if not 0 <= query.page_size <= MAX_PAGE:
-            raise InvalidArgument.single("page_size", f"must be between 0 and {MAX_PAGE}")
-        if query.status and query.status not in domain.STATUSES:
-            raise InvalidArgument.single("status", f"must be one of {', '.join(domain.STATUSES)}")
+        """Cases in case-number order (oldest first), paged; returns (page, next token).
+        `InvalidArgument` lists every field of the query that cannot be what it says."""
+        query = check_query(query)
         statement = select(cases)
         if query.applicant_id_number:
-            statement = statement.where(cases.c.id_number == query.applicant_id_number.upper())
+            statement = statement.where(cases.c.id_number == query.applicant_id_number)
         if query.account_id:
             statement = statement.where(cases.c.account_id == query.account_id)
         if query.department_code:
@@ -381,18 +374,33 @@ class ApplicationsStore:
                 )
             ).first()
             if event.type == names.GUIDE_PUBLISHED:
-                if current is None or data["version"] <= current.guide_version:
+                if current is not None and data["version"] <= current.guide_version:
                     return False
                 required = [m["name"] for m in data["materials"] if m["required"]]
-                tx.conn.execute(
-                    update(catalog_items)
-                    .where(catalog_items.c.implementation_code == code)
-                    .values(
-                        guide_version=data["version"],
-                        guide_materials=json.dumps(required, ensure_ascii=False),
-                        collaborating=json.dumps(data.get("collaborating_departments", [])),
+                guide = {
+                    "guide_version": data["version"],
+                    "guide_materials": json.dumps(required, ensure_ascii=False),
+                    "collaborating": json.dumps(data.get("collaborating_departments", [])),
+                }
+                if current is None:
+                    # The guide overtook its item (handlers run concurrently): keep it for
+                    # the item, or the item's cases would miss its materials and its joint
+                    # review. Intake reads published rows only.
+                    tx.conn.execute(
+                        insert(catalog_items).values(
+                            implementation_code=code,
+                            version=0,
+                            status=AWAITING_ITEM,
+                            item="null",
+                            **guide,
+                        )
                     )
-                )
+                else:
+                    tx.conn.execute(
+                        update(catalog_items)
+                        .where(catalog_items.c.implementation_code == code)
+                        .values(**guide)
+                    )
                 return True
             if current is not None and data["version"] < current.version:
                 return False
@@ -418,7 +426,13 @@ class ApplicationsStore:
 
     def known_items(self) -> int:
         with self.db.read() as conn:
-            return len(conn.execute(select(catalog_items.c.implementation_code)).all())
+            return len(
+                conn.execute(
+                    select(catalog_items.c.implementation_code).where(
+                        catalog_items.c.status != AWAITING_ITEM
+                    )
+                ).all()
+            )
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -487,20 +501,12 @@ def rules_from(settings: Settings) -> Rules:
     )
 
 
-def _require_applicant(case: Case, applicant_id: str) -> None:
-    given = applicant_id.strip().upper()
-    if not given:
-        raise InvalidArgument.single("applicant_id_number", "is required: who is the applicant")
-    if given != case.applicant.id_number:
-        raise PermissionDenied(f"only the applicant of case {case.case_number} may do this")
-
-
 def _same_request(case: Case, submission: Submission) -> bool:
     return (
         case.item.implementation_code == submission.implementation_code
         and case.applicant == submission.applicant
         and case.channel == submission.channel
-        and case.materials == submission.materials
+        and case.materials == submission.handed_in
     )
 
 

@@ -4,6 +4,7 @@ evaluations from department systems."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +25,7 @@ from services.contract.envelope import Event, Source, decode, new_event
 from services.contract.errors import ContractError
 from services.contract.identifiers import resident_check_char
 from services.contract.schemas import default_registry
+from services.platform.calendar import PROVISIONAL, WorkCalendar, YearData, default_calendar
 from services.platform.errors import FailedPrecondition, NotFound, PermissionDenied
 from services.platform.node import division
 from services.platform.store import Database
@@ -35,6 +37,12 @@ OFFICER = Actor(ITEM.department_code, "officer-017", "李科员")
 REVIEWER = Actor(PARTNER, "officer-203")
 RESIDENT = "32010219900307123" + resident_check_char("32010219900307123")
 MONDAY = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Nanjing
+ONLY_2026 = WorkCalendar({2026: default_calendar().years[2026]})  # as if 2027 were unpublished
+NO_2027_WARNING = (
+    "WARNING",
+    "no holiday calendar for 2027: counting Monday to Friday; add the year to "
+    "services/platform/data/holidays.json",
+)
 
 
 class Clock:
@@ -109,8 +117,8 @@ class LifecycleSuite:
         store.request_supplement(number, OFFICER, ["营业执照复印件", "健康证明", "营业执照复印件"])
         clock.advance(days=1)
         store.supplement(number, RESIDENT, ["健康证明", "营业执照复印件"])
-        store.accept(number, OFFICER)
-        store.assign_review(number, OFFICER, [ITEM.department_code, PARTNER])
+        accepted = store.accept(number, OFFICER)  # the guide names PARTNER: its review opens
+        store.assign_review(number, OFFICER, [ITEM.department_code])  # and the market's own
         clock.advance(days=3)  # Thursday: an inspection until the next Tuesday
         store.pause(number, OFFICER, "inspection", "现场勘查经营场所")
         clock.advance(days=5)
@@ -126,6 +134,7 @@ class LifecycleSuite:
             "application.supplemented",
             "application.accepted",
             "application.review_assigned",
+            "application.review_assigned",
             "application.clock_paused",
             "application.clock_resumed",
             "application.review_completed",
@@ -134,7 +143,15 @@ class LifecycleSuite:
             "application.evaluated",
         ]
         assert {e.subject for e in self.events(store)} == {number}
-        assert [e.sequence for e in self.events(store)] == list(range(1, 12))
+        assert [e.sequence for e in self.events(store)] == list(range(1, 13))
+        assert [e.data["reviewers"] for e in self.events(store)[4:6]] == [
+            [PARTNER],
+            [ITEM.department_code],
+        ]
+        assert (accepted.status, [r.department_code for r in accepted.open_reviews]) == (
+            "in_review",
+            [PARTNER],
+        )
         # Accepted Tuesday 2026-11-24: 10 working days is 2026-12-08; the inspection took
         # Friday, Monday and Tuesday (3 working days), so the promise moved to 2026-12-11.
         assert resumed.due_date == date(2026, 12, 11)
@@ -150,8 +167,8 @@ class LifecycleSuite:
         assert (final.evaluation.level, final.evaluation.channel) == ("satisfied", "mobile")
         assert final.materials == ("食品经营许可申请书", "健康证明", "营业执照复印件")
         assert [(r.department_code, r.approved) for r in final.reviews] == [
-            (ITEM.department_code, True),
             (PARTNER, True),
+            (ITEM.department_code, True),
         ]
 
     def test_a_transition_and_its_event_commit_together_or_not_at_all(
@@ -188,7 +205,7 @@ class LifecycleSuite:
             sorted(outcomes)
             == ["accepted"]
             + [
-                f"case {number} is accepted; it cannot be accepted "
+                f"case {number} is in_review; it cannot be accepted "
                 "(only when received or supplemented)"
             ]
             * 3
@@ -217,7 +234,7 @@ class LifecycleSuite:
 
         assert listed(applicant_id_number=RESIDENT) == [first, second]
         assert listed(account_id="u-li") == [second]
-        assert listed(department_code=ITEM.department_code, status="accepted") == [first]
+        assert listed(department_code=ITEM.department_code, status="in_review") == [first]
         assert listed(department_code=PARTNER) == []
         clock.advance(days=30)
         store.supervise()
@@ -234,8 +251,10 @@ class LifecycleSuite:
         store.accept(working, OFFICER)  # Monday 2026-11-23: due 2026-12-07
         clock.now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # 4 working days left, 60 % used
         assert [(t.event_type, t.case.case_number) for t in store.supervise()] == [
-            ("application.accepted", waiting)  # 5 working days passed without a decision
+            ("application.accepted", waiting),  # 5 working days passed without a decision
+            ("application.review_assigned", waiting),  # PARTNER reviews, as on any acceptance
         ]
+        assert [r.department_code for r in store.get(waiting).open_reviews] == [PARTNER]
         assert store.get(waiting).deemed_accepted
         # Deemed accepted as of receipt (2026-11-23, 行政许可法 第三十二条): due 2026-12-07 too.
         assert store.get(waiting).due_date == date(2026, 12, 7)
@@ -256,11 +275,79 @@ class LifecycleSuite:
         assert store.supervise() == []
         assert store.get(working).overdue
 
+    def test_a_joint_case_concludes_only_once_every_collaborating_department_reviewed(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+        assert store.accept(number, OFFICER).status == "in_review"
+        with pytest.raises(FailedPrecondition) as waiting:
+            store.conclude(number, OFFICER, 0, "", "JY23201020123456")
+        assert str(waiting.value) == f"case {number} still waits for the review of {PARTNER}"
+        assert store.complete_review(number, REVIEWER, True, "场所符合要求").status == "reviewed"
+        concluded = store.conclude(number, OFFICER, 0, "", "JY23201020123456")
+        assert (concluded.status, concluded.result_code) == ("concluded", 0)
+        assert [e.type for e in self.events(store)][1:] == [
+            "application.accepted",
+            "application.review_assigned",
+            "application.review_completed",
+            "application.concluded",
+        ]
+
+    def test_a_deadline_counted_into_a_year_without_holiday_data_logs_one_warning(
+        self, store: ApplicationsStore, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        counting = ApplicationsStore(store.db, calendar=ONLY_2026)
+        clock.now = datetime(2026, 12, 14, 1, 0, tzinfo=UTC)
+        first, second = self.submit(counting, "first"), self.submit(counting, "second")
+        with caplog.at_level(logging.WARNING, logger="services.applications.store"):
+            # 20 legal working days from Monday 2026-12-14 end in 2027, counted Monday-Friday.
+            assert counting.accept(first, OFFICER).legal_due_date == date(2027, 1, 11)
+            counting.accept(second, OFFICER)
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == [NO_2027_WARNING]
+        assert caplog.records[0].year == 2027  # type: ignore[attr-defined]
+
+    def test_a_deadline_counted_on_a_provisional_year_says_so_once(
+        self, store: ApplicationsStore, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        provisional = WorkCalendar(
+            {2026: ONLY_2026.years[2026], 2027: YearData(frozenset(), frozenset(), PROVISIONAL)}
+        )
+        counting = ApplicationsStore(store.db, calendar=provisional)
+        clock.now = datetime(2026, 12, 14, 1, 0, tzinfo=UTC)
+        first, second = self.submit(counting, "first"), self.submit(counting, "second")
+        with caplog.at_level(logging.WARNING, logger="services.applications.store"):
+            counting.accept(first, OFFICER)
+            counting.accept(second, OFFICER)
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+            (
+                "WARNING",
+                "the 2027 holiday calendar is provisional (statutory holidays only, no make-up "
+                "working days); replace it with the State Council's notice",
+            )
+        ]
+
+    def test_a_deemed_acceptance_by_supervision_logs_the_calendar_warning_too(
+        self, store: ApplicationsStore, clock: Clock, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        counting = ApplicationsStore(store.db, calendar=ONLY_2026)
+        clock.now = datetime(2026, 12, 14, 1, 0, tzinfo=UTC)
+        number = self.submit(counting)
+        clock.now = datetime(2026, 12, 22, 1, 0, tzinfo=UTC)  # the 5 working days are over
+        with caplog.at_level(logging.WARNING, logger="services.applications.store"):
+            announced = counting.supervise()
+        assert [t.event_type for t in announced] == [
+            "application.accepted",
+            "application.review_assigned",
+        ]
+        assert counting.get(number).legal_due_date == date(2027, 1, 11)
+        assert [(r.levelname, r.getMessage()) for r in caplog.records] == [NO_2027_WARNING]
+
     def test_an_evaluation_from_a_department_system_is_recorded_once(
         self, store: ApplicationsStore
     ) -> None:
         number = self.submit(store)
         store.accept(number, OFFICER)
+        store.complete_review(number, REVIEWER, True, "同意")
         store.conclude(number, OFFICER, 0, "", "")
         raw = evaluation(division="320102", department=ITEM.department_code, level="dissatisfied")
         raw["data"]["case_number"] = number

@@ -25,6 +25,7 @@ from services.platform.store import Database
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
 ITEM = sample_items(division("320102"))[0]  # 食品经营许可 at 玄武区
+PARTNER = sample_items(division("320102"))[2].department_code  # 玄武区住房和城乡建设局
 RESIDENT = "32010219900307123" + resident_check_char("32010219900307123")
 
 
@@ -128,6 +129,28 @@ class ReplicaSuite:
         ]
         case, _ = store.submit(submission(("食品经营许可申请书", "健康证明")))
         assert case.materials == ("食品经营许可申请书", "健康证明")
+
+    def test_a_guide_that_overtakes_its_item_is_kept_for_it(self, store: ApplicationsStore) -> None:
+        guide = Guide(
+            ITEM.implementation_code,
+            materials=(GuideMaterial("食品经营许可申请书"), GuideMaterial("健康证明")),
+            collaborating_departments=(PARTNER,),
+        )
+        assert store.apply_item_event(
+            catalog_event(names.GUIDE_PUBLISHED, guide.event_data(ITEM), 2)
+        )
+        assert store.known_items() == 0
+        with pytest.raises(InvalidArgument, match="is not an item published at this node"):
+            store.submit(submission(("食品经营许可申请书", "健康证明")))
+        assert store.apply_item_event(catalog_event(names.ITEM_PUBLISHED, ITEM.event_data(), 1))
+        assert store.known_items() == 1
+        with pytest.raises(InvalidArgument) as info:
+            store.submit(submission(("食品经营许可申请书",)))
+        assert [(v.field, v.reason) for v in info.value.violations] == [
+            ("materials", "missing required materials: 健康证明")
+        ]
+        case, _ = store.submit(submission(("食品经营许可申请书", "健康证明")))
+        assert case.item.collaborating_departments == (PARTNER,)
 
     def test_each_catalog_event_is_applied_once(self, store: ApplicationsStore) -> None:
         event = catalog_event(names.ITEM_PUBLISHED, ITEM.event_data(), 1)

@@ -12,11 +12,17 @@ from typing import Any
 import pytest
 
 from services.applications.domain import (
+    MAX_ACCOUNT_ID,
+    MAX_NAME,
+    MAX_REQUEST_ID,
     Applicant,
     Case,
+    CaseQuery,
     CatalogItem,
     Submission,
     case_number,
+    check_case_number,
+    check_query,
     local_date,
     normalise,
     validate_submission,
@@ -193,6 +199,118 @@ def test_a_lowercase_x_resident_id_is_accepted_and_normalised() -> None:
     assert normalised.applicant.id_number == f"{first17}X"
     assert normalised.request_id == "r-1"
     validate_submission(normalised, catalog_item())
+
+
+def test_a_material_name_longer_than_the_contract_allows_is_named_by_its_position() -> None:
+    handed_in = ("", *REQUIRED_MATERIALS, "材" * (MAX_NAME + 1))
+
+    assert violations_of(
+        validate_submission, normalise(submission(materials=handed_in)), catalog_item()
+    ) == (FieldViolation("materials.4", "must be at most 200 characters"),)
+
+
+def test_blank_materials_are_left_out_of_the_case_but_keep_the_positions_given() -> None:
+    given = normalise(submission(materials=(" ", *REQUIRED_MATERIALS, "")))
+
+    assert given.materials == ("", *REQUIRED_MATERIALS, "")
+    assert given.handed_in == REQUIRED_MATERIALS
+    validate_submission(given, catalog_item())
+
+
+def test_control_characters_in_submitted_texts_are_refused_naming_each_field() -> None:
+    bad = submission(
+        request_id="req\x00-1",
+        applicant=natural_applicant(name="王\x00芳", account_id="acct\x1b"),
+        materials=(*REQUIRED_MATERIALS, "健康\n证明"),
+    )
+
+    assert violations_of(validate_submission, normalise(bad), catalog_item()) == (
+        FieldViolation("request_id", "must not contain control characters"),
+        FieldViolation("applicant.name", "must not contain control characters"),
+        FieldViolation("applicant.account_id", "must not contain control characters"),
+        FieldViolation("materials.3", "must not contain control characters"),
+    )
+
+
+def test_the_longest_texts_a_submission_may_carry_make_a_valid_submitted_event() -> None:
+    longest = submission(
+        request_id="r" * MAX_REQUEST_ID,
+        applicant=natural_applicant(name="王" * MAX_NAME, account_id="a" * MAX_ACCOUNT_ID),
+        materials=(*REQUIRED_MATERIALS, "材" * MAX_NAME),
+    )
+    legal = replace(
+        longest,
+        applicant=Applicant(kind="legal", name="公" * MAX_NAME, id_number=COMPANY),
+    )
+    for given in (longest, legal):
+        validate_submission(normalise(given), catalog_item())
+        case = replace(accepted_case(given.applicant), materials=given.handed_in)
+        default_registry().validate(names.APPLICATION_SUBMITTED, 1, case.submitted_event())
+
+
+# -- listings --------------------------------------------------------------------------------
+
+
+def test_a_listing_spells_codes_the_way_they_are_stored() -> None:
+    first17 = "11010519491231002"
+    query = check_query(
+        CaseQuery(
+            applicant_id_number=f" {first17}x ",
+            account_id=" u-wang ",
+            department_code=" 11320102767342276u",
+            page_token=" 320102-20261127-000001 ",
+        )
+    )
+
+    assert query == CaseQuery(
+        applicant_id_number=f"{first17}X",
+        account_id="u-wang",
+        department_code="11320102767342276U",
+        page_token="320102-20261127-000001",
+    )
+
+
+def test_a_listing_lists_every_field_it_cannot_use() -> None:
+    bad = CaseQuery(
+        applicant_id_number="12345",
+        account_id="a" * 129,
+        department_code="11320102767342276A",
+        status="lost",
+        page_size=201,
+        page_token="next please",
+    )
+
+    assert violations_of(check_query, bad) == (
+        FieldViolation(
+            "applicant_id_number",
+            "must be the applicant's resident ID number or unified social credit code",
+        ),
+        FieldViolation("account_id", "must be at most 128 characters"),
+        FieldViolation("department_code", "check character is A, expected U"),
+        FieldViolation(
+            "status",
+            "must be one of received, accepted, supplement_requested, supplemented, "
+            "in_review, reviewed, paused, concluded, refused, withdrawn",
+        ),
+        FieldViolation("page_size", "must be between 0 and 200"),
+        FieldViolation("page_token", "is not a next_page_token that List returned"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "reason"),
+    [
+        ("", "is required"),
+        ("  ", "is required"),
+        (
+            "320102-2026112-000001",
+            "must be a case number: <division>-<YYYYMMDD>-<6-digit sequence>",
+        ),
+        ("x" * 5000, "must be a case number: <division>-<YYYYMMDD>-<6-digit sequence>"),
+    ],
+)
+def test_a_case_number_that_cannot_be_one_is_refused(given: str, reason: str) -> None:
+    assert violations_of(check_case_number, given) == (FieldViolation("case_number", reason),)
 
 
 def test_case_numbers_are_division_local_day_and_six_digit_sequence() -> None:

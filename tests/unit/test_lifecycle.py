@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from services.applications.domain import (
+    MAX_NAME,
+    MAX_OFFICER,
+    MAX_REASON,
     Actor,
     Applicant,
     Case,
@@ -24,6 +27,7 @@ from services.applications.domain import (
     Submission,
     Transition,
     accept,
+    acceptance,
     assign_review,
     case_number,
     complete_review,
@@ -106,10 +110,9 @@ def accepted(item: CatalogItem = ITEM) -> Case:
 
 
 def in_joint_review() -> Case:
-    """Accepted, reviewed in parallel by the market and transport departments."""
-    return assign_review(
-        accepted(JOINT_ITEM), OFFICER, (DEPARTMENT, TRANSPORT), china(2026, 3, 4)
-    ).case
+    """A joint item's case, accepted: the transport and housing departments review it in
+    parallel, both reviews opened on acceptance."""
+    return acceptance(received(JOINT_ITEM), OFFICER, ACCEPTED_AT, CALENDAR)[-1].case
 
 
 def concluded(item: CatalogItem = ITEM) -> Case:
@@ -474,6 +477,10 @@ def test_materials_are_supplemented_only_when_a_supplement_was_asked_for(status:
 
 
 # -- assign_review and complete_review ------------------------------------------------------------
+#
+# Acceptance opens the joint review by itself (see "joint review" below). AssignReview is for the
+# implementing department's own review, a second round, and cases accepted before acceptance
+# opened the joint review: `accepted(JOINT_ITEM)` builds one with `accept` alone.
 
 
 def test_the_implementing_and_a_collaborating_department_review_in_parallel() -> None:
@@ -534,8 +541,16 @@ def test_a_refused_reviewer_is_named_by_its_position_in_the_request() -> None:
 
 def test_a_department_already_reviewing_cannot_be_assigned_again() -> None:
     with pytest.raises(InvalidArgument) as error:
-        assign_review(in_joint_review(), OFFICER, (HOUSING, TRANSPORT), china(2026, 3, 5))
+        assign_review(in_joint_review(), OFFICER, (DEPARTMENT, TRANSPORT), china(2026, 3, 5))
     assert violations(error) == [("departments.1", f"{TRANSPORT} is already reviewing")]
+
+
+def test_the_implementing_department_can_join_the_review_of_its_collaborators() -> None:
+    now = china(2026, 3, 4)
+    t = checked(assign_review(in_joint_review(), OFFICER, (DEPARTMENT,), now))
+    assert t.case.status == "in_review"
+    assert [r.department_code for r in t.case.open_reviews] == [TRANSPORT, HOUSING, DEPARTMENT]
+    assert t.data["reviewers"] == [DEPARTMENT]
 
 
 def test_a_department_whose_review_is_done_can_be_asked_for_a_second_round() -> None:
@@ -582,12 +597,12 @@ def test_each_completed_review_counts_down_and_the_last_makes_the_case_reviewed(
         "opinion": "同意",
         "remaining": 1,
     }
-    last = checked(complete_review(first.case, OFFICER, False, "布局不符合要求", last_at))
+    last = checked(complete_review(first.case, HOUSING_OFFICER, False, "布局不符合要求", last_at))
     assert last.case.status == "reviewed"
     assert (last.data["approved"], last.data["remaining"]) == (False, 0)
     assert last.case.reviews == (
-        Review(DEPARTMENT, china(2026, 3, 4), last_at, False, "布局不符合要求", "officer-0427"),
-        Review(TRANSPORT, china(2026, 3, 4), first_at, True, "同意", "officer-1102"),
+        Review(TRANSPORT, ACCEPTED_AT, first_at, True, "同意", "officer-1102"),
+        Review(HOUSING, ACCEPTED_AT, last_at, False, "布局不符合要求", "officer-2310"),
     )
     assert last.case.open_reviews == []
 
@@ -595,8 +610,8 @@ def test_each_completed_review_counts_down_and_the_last_makes_the_case_reviewed(
 def test_a_department_without_an_open_review_cannot_complete_one() -> None:
     case = in_joint_review()
     with pytest.raises(PermissionDenied) as error:
-        complete_review(case, HOUSING_OFFICER, True, "同意", china(2026, 3, 5))
-    assert str(error.value) == f"department {HOUSING} has no open review of case {NUMBER}"
+        complete_review(case, OFFICER, True, "同意", china(2026, 3, 5))
+    assert str(error.value) == f"department {DEPARTMENT} has no open review of case {NUMBER}"
     done = complete_review(case, TRANSPORT_OFFICER, True, "同意", china(2026, 3, 5)).case
     with pytest.raises(PermissionDenied) as again:
         complete_review(done, TRANSPORT_OFFICER, True, "同意", china(2026, 3, 6))
@@ -627,13 +642,80 @@ def test_a_review_is_completed_only_while_the_case_is_in_review(status: str) -> 
 def test_a_case_cannot_be_concluded_while_a_review_is_open() -> None:
     with pytest.raises(FailedPrecondition) as both:
         conclude(in_joint_review(), OFFICER, 0, "", "", china(2026, 3, 5))
-    assert (
-        str(both.value) == f"case {NUMBER} still waits for the review of {DEPARTMENT}, {TRANSPORT}"
-    )
-    case = complete_review(in_joint_review(), OFFICER, True, "同意", china(2026, 3, 5)).case
+    assert str(both.value) == f"case {NUMBER} still waits for the review of {TRANSPORT}, {HOUSING}"
+    case = complete_review(in_joint_review(), HOUSING_OFFICER, True, "同意", china(2026, 3, 5)).case
     with pytest.raises(FailedPrecondition) as one:
         conclude(case, OFFICER, 0, "", "", china(2026, 3, 6))
     assert str(one.value) == f"case {NUMBER} still waits for the review of {TRANSPORT}"
+    case = complete_review(case, TRANSPORT_OFFICER, True, "同意", china(2026, 3, 6)).case
+    t = checked(conclude(case, OFFICER, 0, "", "JY13201020012345", china(2026, 3, 9)))
+    assert (t.case.status, t.case.result_code) == ("concluded", 0)
+
+
+# -- joint review (联审) --------------------------------------------------------------------------
+
+
+def test_accepting_a_joint_item_opens_one_review_per_collaborating_department() -> None:
+    accepted_t, opened = acceptance(received(JOINT_ITEM), OFFICER, ACCEPTED_AT, CALENDAR)
+    checked(accepted_t)
+    checked(opened)
+    assert accepted_t.event_type == "application.accepted"
+    assert opened.event_type == "application.review_assigned"
+    assert opened.data == {
+        "case_number": NUMBER,
+        "at": "2026-03-03T02:00:00+00:00",
+        "department": DEPARTMENT,
+        "officer_id": "officer-0427",
+        "reviewers": [TRANSPORT, HOUSING],
+    }
+    assert opened.case.status == "in_review"
+    assert opened.case.reviews == (Review(TRANSPORT, ACCEPTED_AT), Review(HOUSING, ACCEPTED_AT))
+    assert (opened.case.due_date, opened.case.legal_due_date) == (DUE, LEGAL_DUE)
+
+
+def test_accepting_an_item_without_collaborating_departments_opens_no_review() -> None:
+    [t] = acceptance(received(), OFFICER, ACCEPTED_AT, CALENDAR)
+    assert (t.event_type, t.case.status, t.case.reviews) == ("application.accepted", "accepted", ())
+
+
+def test_the_implementing_department_named_as_collaborator_is_not_asked_to_review_itself() -> None:
+    item = replace(ITEM, collaborating_departments=(DEPARTMENT, HOUSING, HOUSING))
+    opened = acceptance(received(item), OFFICER, ACCEPTED_AT, CALENDAR)[-1]
+    assert opened.data["reviewers"] == [HOUSING]
+
+
+def test_a_deemed_acceptance_of_a_joint_item_opens_the_reviews_too() -> None:
+    now = china(2026, 3, 10, 0, 1)
+    accepted_t, opened = supervise(received(JOINT_ITEM), now, CALENDAR, RULES)
+    checked(opened)
+    assert (accepted_t.event_type, accepted_t.data["deemed"]) == ("application.accepted", True)
+    assert opened.data == {
+        "case_number": NUMBER,
+        "at": now.isoformat(),
+        "department": DEPARTMENT,
+        "reviewers": [TRANSPORT, HOUSING],
+    }
+    assert opened.case.status == "in_review"
+
+
+def test_a_joint_case_accepted_before_its_reviews_opened_waits_for_every_collaborator() -> None:
+    case = accepted(JOINT_ITEM)  # accepted by `accept` alone: no review open
+    with pytest.raises(FailedPrecondition) as error:
+        conclude(case, OFFICER, 0, "", "", china(2026, 3, 5))
+    assert str(error.value) == f"case {NUMBER} still waits for the review of {TRANSPORT}, {HOUSING}"
+    case = assign_review(case, OFFICER, (TRANSPORT,), china(2026, 3, 5)).case
+    case = complete_review(case, TRANSPORT_OFFICER, True, "同意", china(2026, 3, 6)).case
+    assert case.status == "reviewed"
+    with pytest.raises(FailedPrecondition) as still:
+        conclude(case, OFFICER, 0, "", "", china(2026, 3, 6))
+    assert str(still.value) == f"case {NUMBER} still waits for the review of {HOUSING}"
+
+
+def test_a_review_that_disapproves_still_completes_the_joint_review() -> None:
+    case = complete_review(in_joint_review(), TRANSPORT_OFFICER, False, "不同意", china(2026, 3, 5))
+    case = complete_review(case.case, HOUSING_OFFICER, True, "同意", china(2026, 3, 5))
+    t = checked(conclude(case.case, OFFICER, 1, "交通运输局审查不同意", "", china(2026, 3, 6)))
+    assert (t.case.status, t.case.result_code) == ("concluded", 1)
 
 
 # -- pause and resume -----------------------------------------------------------------------------
@@ -952,6 +1034,152 @@ def test_a_bad_level_and_a_bad_channel_are_refused_together() -> None:
     ]
 
 
+# -- texts a request carries, within the event contract ------------------------------------------
+#
+# Every text a transition puts into its event is refused, naming its field, before it could
+# break the contract (which would fail the call as INTERNAL); tests/integration/
+# test_applications_api.py walks every text field of every request over gRPC.
+
+LONGEST_ACTOR = Actor(DEPARTMENT, "o" * MAX_OFFICER, "名" * MAX_OFFICER)
+LONGEST_NAME = "材" * MAX_NAME
+LONGEST_REASON = "理" * MAX_REASON
+
+
+def test_the_longest_texts_a_request_may_carry_still_make_valid_events() -> None:
+    actor = LONGEST_ACTOR
+    reviewer = Actor(TRANSPORT, "o" * MAX_OFFICER)
+    now = china(2026, 3, 4)
+    asked = checked(request_supplement(received(), actor, (LONGEST_NAME,), now, CALENDAR, RULES))
+    checked(supplement(asked.case, (LONGEST_NAME, "另" * MAX_NAME), now))
+    checked(refuse(received(), actor, LONGEST_REASON, now))
+    for t in acceptance(received(JOINT_ITEM), actor, ACCEPTED_AT, CALENDAR):
+        checked(t)
+    reviewed = checked(complete_review(in_joint_review(), reviewer, False, LONGEST_REASON, now))
+    assert reviewed.data["opinion"] == LONGEST_REASON
+    paused = checked(pause(accepted(), actor, "hearing", LONGEST_REASON, now))
+    checked(resume(paused.case, actor, china(2026, 3, 5), CALENDAR))
+    for code in (0, 1):
+        done = checked(conclude(accepted(), actor, code, LONGEST_REASON, LONGEST_NAME, now))
+        assert (done.data["reason"], done.data["certificate"]) == (LONGEST_REASON, LONGEST_NAME)
+    checked(withdraw(received(), LONGEST_REASON, now))
+    checked(evaluate(concluded(), "satisfied", "web", LONGEST_REASON, china(2026, 3, 13), RULES))
+
+
+ONE_TOO_MANY: dict[str, tuple[Any, tuple[str, str]]] = {
+    "a supplement notice's material": (
+        lambda: request_supplement(
+            received(), OFFICER, ("营业执照复印件", "材" * 201), china(2026, 3, 4), CALENDAR, RULES
+        ),
+        ("materials.1", "must be at most 200 characters"),
+    ),
+    "a supplemented material": (
+        lambda: supplement(asked_for(), ("食品安全管理制度文本", "材" * 201), china(2026, 3, 5)),
+        ("materials.1", "must be at most 200 characters"),
+    ),
+    "an officer id": (
+        lambda: accept(received(), Actor(DEPARTMENT, "o" * 65), ACCEPTED_AT, CALENDAR),
+        ("actor.officer_id", "must be at most 64 characters"),
+    ),
+    "an officer name": (
+        lambda: refuse(received(), Actor(DEPARTMENT, "o-1", "名" * 65), "不符合", ACCEPTED_AT),
+        ("actor.officer_name", "must be at most 64 characters"),
+    ),
+    "a reviewer's officer id": (
+        lambda: complete_review(
+            in_joint_review(), Actor(TRANSPORT, "o" * 65), True, "同意", china(2026, 3, 5)
+        ),
+        ("actor.officer_id", "must be at most 64 characters"),
+    ),
+    "a certificate": (
+        lambda: conclude(accepted(), OFFICER, 0, "", "证" * 201, china(2026, 3, 12)),
+        ("certificate", "must be at most 200 characters"),
+    ),
+    "the reason of an issued conclusion": (
+        lambda: conclude(accepted(), OFFICER, 0, "理" * 2001, "", china(2026, 3, 12)),
+        ("reason", "must be at most 2000 characters"),
+    ),
+    "a review opinion": (
+        lambda: complete_review(
+            in_joint_review(), TRANSPORT_OFFICER, True, "理" * 2001, china(2026, 3, 5)
+        ),
+        ("opinion", "must be at most 2000 characters"),
+    ),
+    "the reason of a special procedure": (
+        lambda: pause(accepted(), OFFICER, "hearing", "理" * 2001, china(2026, 3, 6)),
+        ("reason", "must be at most 2000 characters"),
+    ),
+    "a withdrawal reason (no longer cut short)": (
+        lambda: withdraw(received(), "理" * 2001, ACCEPTED_AT),
+        ("reason", "must be at most 2000 characters"),
+    ),
+}
+
+
+@pytest.mark.parametrize("what", ONE_TOO_MANY)
+def test_one_character_over_the_contracts_limit_is_refused_naming_the_field(what: str) -> None:
+    call, expected = ONE_TOO_MANY[what]
+    with pytest.raises(InvalidArgument) as error:
+        call()
+    assert violations(error) == [expected]
+
+
+def test_a_certificate_and_a_too_long_reason_are_refused_together() -> None:
+    with pytest.raises(InvalidArgument) as error:
+        conclude(accepted(), OFFICER, 2, "理" * 2001, "证" * 201, china(2026, 3, 12))
+    assert violations(error) == [
+        ("reason", "must be at most 2000 characters"),
+        ("certificate", "must be at most 200 characters"),
+    ]
+
+
+CONTROL = "must not contain control characters"
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            lambda: request_supplement(
+                received(), OFFICER, ("营业执照\x00复印件",), china(2026, 3, 4), CALENDAR, RULES
+            ),
+            ("materials.0", CONTROL),
+        ),
+        (
+            lambda: accept(received(), Actor(DEPARTMENT, "officer\x00"), ACCEPTED_AT, CALENDAR),
+            ("actor.officer_id", CONTROL),
+        ),
+        (
+            lambda: refuse(received(), OFFICER, "不符合\x00条件", ACCEPTED_AT),
+            ("reason", CONTROL),
+        ),
+        (
+            lambda: conclude(accepted(), OFFICER, 0, "", "JY1\n3201", china(2026, 3, 12)),
+            ("certificate", CONTROL),
+        ),
+        (
+            lambda: evaluate(concluded(), "satisfied", "web", "好\x07", china(2026, 3, 13), RULES),
+            ("comment", CONTROL),
+        ),
+    ],
+    ids=["material", "officer id", "reason", "certificate", "comment"],
+)
+def test_control_characters_are_refused_naming_the_field(
+    call: Any, expected: tuple[str, str]
+) -> None:
+    with pytest.raises(InvalidArgument) as error:
+        call()
+    assert violations(error) == [expected]
+
+
+def test_reasons_opinions_and_comments_may_run_over_several_lines() -> None:
+    text = "一、场所布局不符合要求；\r\n二、\t设备不足。"
+    assert checked(refuse(received(), OFFICER, text, ACCEPTED_AT)).data["reason"] == text
+    done = complete_review(in_joint_review(), TRANSPORT_OFFICER, False, text, china(2026, 3, 5))
+    assert checked(done).data["opinion"] == text
+    rated = evaluate(concluded(), "satisfied", "web", text, china(2026, 3, 13), RULES)
+    assert checked(rated).data["comment"] == text
+
+
 # -- supervise (电子监察) -------------------------------------------------------------------------
 
 
@@ -1049,13 +1277,39 @@ def test_with_no_share_threshold_the_warning_comes_on_the_due_date() -> None:
     assert (t.data["days_left"], t.data["share_used"]) == (0, 1.0)
 
 
-def test_a_resumption_that_moves_the_deadline_allows_a_new_warning() -> None:
+def test_a_resumption_that_moves_the_deadline_does_not_warn_a_second_time() -> None:
     [warning] = supervise(accepted(), china(2026, 3, 13), CALENDAR, RULES)
     case = pause(warning.case, OFFICER, "testing", "送检", china(2026, 3, 13)).case
     resumed = resume(case, OFFICER, china(2026, 3, 18), CALENDAR).case  # 16, 17, 18
-    assert (resumed.due_date, resumed.warned) == (date(2026, 3, 20), False)
-    [again] = supervise(resumed, china(2026, 3, 19), CALENDAR, RULES)
-    assert (again.event_type, again.data["days_left"]) == ("application.deadline_warning", 1)
+    assert (resumed.due_date, resumed.warned) == (date(2026, 3, 20), True)
+    assert supervise(resumed, china(2026, 3, 19), CALENDAR, RULES) == []  # 1 day left
+    [overdue] = supervise(resumed, china(2026, 3, 23), CALENDAR, RULES)
+    assert (overdue.event_type, overdue.data["due_date"], overdue.data["days_over"]) == (
+        "application.overdue",
+        "2026-03-20",
+        1,
+    )
+
+
+def test_supervision_every_hour_says_each_card_exactly_once_over_a_cases_life() -> None:
+    """Accepted 03-03, warned, paused 03-13 to 03-18 (the deadline moves to 03-20), late."""
+    case = accepted()
+    said: list[tuple[str, str]] = []
+    now = ACCEPTED_AT
+    while now < china(2026, 4, 10):
+        if now == china(2026, 3, 13, 16):
+            case = pause(case, OFFICER, "testing", "送检", now).case
+        if now == china(2026, 3, 18, 16):
+            case = resume(case, OFFICER, now, CALENDAR).case
+        for t in supervise(case, now, CALENDAR, RULES):
+            checked(t)
+            said.append((t.event_type, local_date(now).isoformat()))
+            case = t.case
+        now += timedelta(hours=1)
+    assert said == [
+        ("application.deadline_warning", "2026-03-13"),
+        ("application.overdue", "2026-03-21"),
+    ]
 
 
 def test_time_in_a_special_procedure_does_not_count_as_period_used() -> None:
