@@ -18,7 +18,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from services.contract import names
-from services.notifications.templates import CHINA, Localized
+from services.contract.identifiers import check_division_code
+from services.notifications.templates import CHINA, Localized, TemplateSet
 
 INBOX, EMAIL, SMS, WORKORDER = "inbox", "email", "sms", "workorder"
 DELIVERED = "delivered"
@@ -160,13 +161,20 @@ def plan_event(
     department: Contact | None,
     base: Mapping[str, Any],
     channels: frozenset[str],
+    templates: TemplateSet,
     rectify_by: date | None = None,
     rectify_days: int = 0,
 ) -> Plan:
     """The notifications one applications event calls for. `base` holds the context
     values (`context`); `channels` the delivery channels this node has configured;
-    `rectify_by` the rectification deadline, for a bad review."""
+    `templates` say which channels each purpose is sent on; `rectify_by` the
+    rectification deadline, for a bad review.
+
+    A recipient hears of something on each channel that its template lists, the node has
+    and the recipient accepts (an address on file, not opted out): never on one the
+    template leaves out."""
     values = {**data, **base}
+    send = _Sender(templates, channels)
     if event_type == names.APPLICATION_SUBMITTED:
         days = data["promised_limit_days"]
         values["promise"] = Localized(
@@ -177,29 +185,27 @@ def plan_event(
                 else f"We promise a decision within {days} working days.",
             }
         )
-        return Plan([_inbox_only("application.submitted", case.recipient, applicant, values)])
+        return Plan(send("application.submitted", case.recipient, applicant, values))
     if event_type in APPLICANT_NOTICES:
         if event_type == names.APPLICATION_CONCLUDED:
             values["result"] = result_text(data)
-        planned = _to_applicant(event_type, case, applicant, values, channels)
+        planned = send(event_type, case.recipient, applicant, values)
         if case.channel == "hotline" and event_type in CALLBACKS:
-            planned.append(_work_order(CALLBACKS[event_type], case, values))
+            planned += send.work_order(CALLBACKS[event_type], case, values)
         return Plan(planned)
     if event_type in DEPARTMENT_NOTICES:
         code = data.get("department") or case.department
         if not code:
             return Plan()
-        return Plan(_to_department(event_type, code, department, values, channels))
+        return Plan(send(event_type, department_key(code), department, values))
     if event_type == names.APPLICATION_EVALUATED and data.get("bad"):
         code = data.get("department") or case.department
         values["level_name"] = LEVELS.get(data.get("level", ""), Localized())
         values["rectify_by"] = rectify_by
         values["rectify_days"] = rectify_days
-        planned = [_work_order("callback.bad_review", case, values)]
+        planned = send.work_order("callback.bad_review", case, values)
         if code:
-            planned += _to_department(
-                "rectification.requested", code, department, values, channels - {SMS}
-            )
+            planned += send("rectification.requested", department_key(code), department, values)
         return Plan(planned, rectification_due=rectify_by if code else None)
     return Plan()
 
@@ -211,6 +217,7 @@ def plan_invitation(
     applicant: Contact | None,
     base: Mapping[str, Any],
     channels: frozenset[str],
+    templates: TemplateSet,
     invitation_days: int,
 ) -> list[Planned]:
     values = {
@@ -219,7 +226,14 @@ def plan_invitation(
         "result": result_text(concluded),
         "invitation_days": invitation_days,
     }
-    return _to_applicant("evaluation.invitation", case, applicant, values, channels)
+    send = _Sender(templates, channels)
+    return send("evaluation.invitation", case.recipient, applicant, values)
+
+
+def supervising_division(code: str) -> str:
+    """The division one level up, which supervises `code`'s departments: a county's city,
+    a city's province (zero the tail, GB/T 2260). The province supervises itself."""
+    return check_division_code(code).parent or code
 
 
 def plan_escalation(
@@ -229,11 +243,15 @@ def plan_escalation(
     division: str,
     base: Mapping[str, Any],
     channels: frozenset[str],
+    templates: TemplateSet,
     rectify_by: date,
     rectify_days: int,
 ) -> list[Planned]:
-    """To the supervising department if the department names one, else to the division's
-    electronic supervision office."""
+    """A missed rectification goes to the supervising level: the department's supervising
+    department if the directory names one (`supervisor`), else the electronic supervision
+    office of the division one level up from `division` (`supervising_division`) — the
+    city's for a county department, the province's for a city's; the province's own
+    departments go to the province's office."""
     values = {
         **evaluated,
         **base,
@@ -241,12 +259,11 @@ def plan_escalation(
         "rectify_by": rectify_by,
         "rectify_days": rectify_days,
     }
+    send = _Sender(templates, channels)
     if supervisor is None:
-        return [_inbox_only("rectification.escalated", supervision_key(division), None, values)]
-    return _to_department(
-        "rectification.escalated", supervisor.key.removeprefix("dept:"), supervisor, values,
-        channels - {SMS},
-    )  # fmt: skip
+        office = supervision_key(supervising_division(division))
+        return send("rectification.escalated", office, None, values)
+    return send("rectification.escalated", supervisor.key, supervisor, values)
 
 
 def result_text(concluded: Mapping[str, Any]) -> Localized:
@@ -258,52 +275,40 @@ def result_text(concluded: Mapping[str, Any]) -> Localized:
     return Localized({"zh-CN": f"{text['zh-CN']}（{reason}）", "en": f"{text['en']} ({reason})"})
 
 
-def _inbox_only(
-    template_id: str, recipient: str, contact: Contact | None, values: Mapping[str, Any]
-) -> Planned:
-    return Planned(template_id, recipient, INBOX, _language(contact), values)
+@dataclass(frozen=True)
+class _Sender:
+    """Plans one template for one recipient on every channel it may go on: those the
+    template lists, the node has (`channels`; the inbox always) and the recipient accepts."""
 
+    templates: TemplateSet
+    channels: frozenset[str]
 
-def _to_applicant(
-    template_id: str,
-    case: Case,
-    contact: Contact | None,
-    values: Mapping[str, Any],
-    channels: frozenset[str],
-) -> list[Planned]:
-    return _everywhere(template_id, case.recipient, contact, values, channels)
-
-
-def _to_department(
-    template_id: str,
-    code: str,
-    contact: Contact | None,
-    values: Mapping[str, Any],
-    channels: frozenset[str],
-) -> list[Planned]:
-    return _everywhere(template_id, department_key(code), contact, values, channels)
-
-
-def _everywhere(
-    template_id: str,
-    recipient: str,
-    contact: Contact | None,
-    values: Mapping[str, Any],
-    channels: frozenset[str],
-) -> list[Planned]:
-    language = _language(contact)
-    planned = [Planned(template_id, recipient, INBOX, language, values)]
-    if contact is None:
+    def __call__(
+        self,
+        template_id: str,
+        recipient: str,
+        contact: Contact | None,
+        values: Mapping[str, Any],
+    ) -> list[Planned]:
+        wanted = self.templates[template_id].channels
+        language = _language(contact)
+        planned = []
+        if INBOX in wanted:
+            planned.append(Planned(template_id, recipient, INBOX, language, values))
+        if contact is None:
+            return planned
+        for channel, address, accepted in (
+            (EMAIL, contact.email, contact.email_enabled),
+            (SMS, contact.phone, contact.sms_enabled),
+        ):
+            if channel in wanted and channel in self.channels and address and accepted:
+                planned.append(Planned(template_id, recipient, channel, language, values, address))
         return planned
-    if EMAIL in channels and contact.email and contact.email_enabled:
-        planned.append(Planned(template_id, recipient, EMAIL, language, values, contact.email))
-    if SMS in channels and contact.phone and contact.sms_enabled:
-        planned.append(Planned(template_id, recipient, SMS, language, values, contact.phone))
-    return planned
 
-
-def _work_order(template_id: str, case: Case, values: Mapping[str, Any]) -> Planned:
-    return Planned(template_id, f"12345:{case.division}", WORKORDER, "zh-CN", values)
+    def work_order(self, template_id: str, case: Case, values: Mapping[str, Any]) -> list[Planned]:
+        if WORKORDER not in self.templates[template_id].channels:
+            return []
+        return [Planned(template_id, f"12345:{case.division}", WORKORDER, "zh-CN", values)]
 
 
 def _language(contact: Contact | None) -> str:

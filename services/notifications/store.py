@@ -19,7 +19,10 @@ delivered in that same transaction, with their `notification.sent` events.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -43,12 +46,16 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
 
 from services.contract import names
 from services.contract.envelope import Event
+from services.contract.errors import FieldViolation
+from services.contract.fields import CASE_NUMBER_PATTERN
+from services.contract.identifiers import IdentifierError, check_division_code, check_uscc
 from services.notifications import domain
 from services.notifications.channels import mask_email, mask_phone
 from services.notifications.domain import (
@@ -68,11 +75,17 @@ from services.notifications.domain import (
 from services.notifications.templates import TemplateSet, load_templates
 from services.platform import tracing
 from services.platform.calendar import WorkCalendar, default_calendar
-from services.platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from services.platform.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from services.platform.node import UnknownDivision, division
 from services.platform.settings import Settings
 from services.platform.store import Database, Tx
 
+log = logging.getLogger(__name__)
 metadata = MetaData()
 
 cases = Table(
@@ -393,6 +406,7 @@ class NotificationsStore:
             department=batch.department(self, tx.conn, department_code),
             base=self._context(tx.conn, case, batch),
             channels=self.channels,
+            templates=self.templates,
             rectify_by=rectify_by,
             rectify_days=self.settings.rectify_days,
         )
@@ -433,10 +447,21 @@ class NotificationsStore:
     ) -> None:
         """Render and queue the notifications for `_flush`. Inbox messages and work orders
         are delivered on the spot; emails and SMS wait for the delivery loop. (The cause was
-        marked processed in this transaction, so none of these can exist already.)"""
+        marked processed in this transaction, so none of these can exist already.)
+
+        A message whose text renders empty (a template made only of fields the event left
+        empty) is not queued: nobody is sent a blank message; the log says which."""
         traceparent = tracing.current_traceparent()
         for item in planned:
             rendered = self.templates[item.template_id].render(item.language, item.values)
+            if not rendered.text_for(item.channel).strip():
+                log.warning(
+                    "template %s renders an empty %s message; not sent",
+                    rendered.template,
+                    item.channel,
+                    extra={"cause_id": cause_id, "cause_type": cause_type},
+                )
+                continue
             notification_id = str(uuid.uuid4())
             immediate = item.channel in (INBOX, WORKORDER)
             row = {
@@ -447,7 +472,7 @@ class NotificationsStore:
                 "template": rendered.template,
                 "language": rendered.language,
                 "title": rendered.title,
-                "body": rendered.sms if item.channel == SMS else rendered.body,
+                "body": rendered.text_for(item.channel),
                 "case_number": case.case_number if case else None,
                 "status": DELIVERED if immediate else CREATED,
                 "attempts": 1 if immediate else 0,
@@ -501,7 +526,8 @@ class NotificationsStore:
     def follow_up(self) -> tuple[int, int]:
         """Invite the applicants of cases concluded `invitation_days` ago and still
         unrated; escalate rectifications past their deadline. Returns (invited, escalated).
-        Each happens once per case / rectification."""
+        Each happens once per case / rectification, also when several workers follow up
+        at once (on PostgreSQL each takes rows the others have not locked)."""
         return self._invite(), self._escalate()
 
     def _invite(self) -> int:
@@ -518,6 +544,7 @@ class NotificationsStore:
                     cases.c.concluded_at <= due,
                 )
                 .limit(500)
+                .with_for_update(skip_locked=True)  # another worker's are its own
             ).all()
             for row in rows:
                 case = _case(row._mapping)
@@ -533,6 +560,7 @@ class NotificationsStore:
                     applicant=self._contact(tx.conn, case.account_id),
                     base=self._context(tx.conn, case),
                     channels=self.channels,
+                    templates=self.templates,
                     invitation_days=self.settings.invitation_days,
                 )
                 invited += 1
@@ -552,6 +580,7 @@ class NotificationsStore:
                 select(rectifications)
                 .where(rectifications.c.status == "open", rectifications.c.due_date < today)
                 .limit(500)
+                .with_for_update(skip_locked=True)  # another worker's are its own
             ).all()
             for row in rows:
                 case = self._case(tx.conn, row.case_number)
@@ -569,6 +598,7 @@ class NotificationsStore:
                     division=row.division,
                     base=self._context(tx.conn, case),
                     channels=self.channels,
+                    templates=self.templates,
                     rectify_by=date.fromisoformat(row.due_date),
                     rectify_days=self.settings.rectify_days,
                 )
@@ -590,7 +620,14 @@ class NotificationsStore:
     def claim_due(self, limit: int = 20) -> list[Claimed]:
         """Take up to `limit` emails and SMS that are due, marking them `sending` under a
         lease. A message in SMS quiet hours or over its recipient's rate limit is deferred
-        to when it may go — never dropped — and not counted as a try."""
+        to when it may go — never dropped — and not counted as a try.
+
+        Any number of delivery loops, in any number of processes, may claim from one store
+        at once: each message is claimed by one of them (until its lease runs out), and a
+        recipient's rate limit holds across all of them. On PostgreSQL the due rows are
+        locked (`FOR UPDATE SKIP LOCKED`: another loop takes the next ones instead of
+        waiting) and each (recipient, channel) whose tries are counted is locked for the
+        transaction (`_lock_recipients`); on SQLite a writer holds the whole database."""
         claimed: list[Claimed] = []
         with self.db.transaction() as tx:
             now = tx.now
@@ -604,7 +641,9 @@ class NotificationsStore:
                 )
                 .order_by(notifications.c.next_attempt_at, notifications.c.seq)
                 .limit(limit)
+                .with_for_update(skip_locked=True)
             ).all()
+            self._lock_recipients(tx.conn, {(row.recipient, row.channel) for row in rows})
             for row in rows:
                 message = _notification(row._mapping)
                 wait = self._may_go(tx.conn, message, now)
@@ -636,6 +675,24 @@ class NotificationsStore:
                     )
                 )
         return claimed
+
+    def _lock_recipients(self, conn: Connection, keys: set[tuple[str, str]]) -> None:
+        """Hold, until this transaction ends, a lock per (recipient, channel) in `keys`, so
+        that no other claiming transaction counts that recipient's recent tries while this
+        one may still add to them: it waits, and then sees them (PostgreSQL, read
+        committed). Locks are taken in one order (sorted keys), so two claimers never wait
+        for each other. Transaction-level advisory locks: nothing to clean up, and a
+        collision of two keys only makes one claimer wait. SQLite needs none (one writer)."""
+        if not keys or self.db.dialect != "postgresql":
+            return
+        tx_locks = sorted({_lock_key(recipient, channel) for recipient, channel in keys})
+        conn.execute(
+            text(
+                "SELECT pg_advisory_xact_lock(:space, k) "
+                "FROM unnest(CAST(:keys AS integer[])) WITH ORDINALITY AS t(k, n) ORDER BY n"
+            ),
+            {"space": _RATE_LOCK_SPACE, "keys": tx_locks},
+        )
 
     def _may_go(
         self, conn: Connection, message: Notification, now: datetime
@@ -747,6 +804,7 @@ class NotificationsStore:
     def retry(self, notification_id: str) -> Notification:
         """Put a dead-lettered or permanently failed email/SMS back in the queue (after the
         operator fixed what was wrong); its tries start again."""
+        _refuse(_required("id", notification_id))
         with self.db.transaction() as tx:
             row = tx.conn.execute(
                 select(notifications).where(notifications.c.id == notification_id)
@@ -818,6 +876,7 @@ class NotificationsStore:
         return Contact(account_id, **values)  # type: ignore[arg-type]
 
     def contact(self, account_id: str) -> Contact:
+        _refuse(_required("account_id", account_id))
         with self.db.read() as conn:
             found = self._contact(conn, account_id)
         if found is None:
@@ -825,6 +884,8 @@ class NotificationsStore:
         return found
 
     def delete_contact(self, account_id: str) -> bool:
+        """Forget an account's contact details; False if there were none."""
+        _refuse(_required("account_id", account_id))
         with self.db.transaction() as tx:
             return bool(
                 tx.conn.execute(
@@ -835,16 +896,9 @@ class NotificationsStore:
     def put_department(
         self, code: str, *, name: str, email: str, phone: str, supervisor: str
     ) -> Contact:
-        from services.contract.identifiers import IdentifierError, check_uscc
-
-        problems = []
-        for field_name, value in (("code", code), ("supervisor", supervisor)):
-            if field_name == "supervisor" and not value:
-                continue
-            try:
-                check_uscc(value)
-            except IdentifierError as exc:
-                problems.append((field_name, exc.reason))
+        problems: list[tuple[str, str]] = []
+        code = _uscc("code", code, problems, required=True)
+        supervisor = _uscc("supervisor", supervisor, problems)
         if supervisor and supervisor == code:
             problems.append(("supervisor", "cannot be the department itself"))
         if email and (reason := domain.check_email(email)):
@@ -873,6 +927,9 @@ class NotificationsStore:
         return self.department(code)
 
     def department(self, code: str) -> Contact:
+        problems: list[tuple[str, str]] = []
+        code = _uscc("code", code, problems, required=True)
+        _refuse(problems)
         with self.db.read() as conn:
             found = self._department(conn, code)
         if found is None:
@@ -917,6 +974,8 @@ class NotificationsStore:
             raise InvalidArgument.single("recipient", "is required")
         if not ids:
             raise InvalidArgument.single("ids", "name at least one message")
+        if not all(i.strip() for i in ids):
+            raise InvalidArgument.single("ids", "must not hold an empty id")
         with self.db.transaction() as tx:
             return int(
                 tx.conn.execute(
@@ -947,6 +1006,10 @@ class NotificationsStore:
             problems.append(("status", f"must be one of {', '.join(STATUSES)}"))
         if channel and channel not in (INBOX, EMAIL, SMS, WORKORDER):
             problems.append(("channel", "must be one of inbox, email, sms, workorder"))
+        if case_number and not _CASE_NUMBER.match(case_number):
+            problems.append(
+                ("case_number", "must be a case number: <division>-<YYYYMMDD>-<6-digit sequence>")
+            )
         _refuse(problems)
         query = select(notifications)
         for column, value in (
@@ -962,6 +1025,7 @@ class NotificationsStore:
         return self._page(query, notifications.c.seq, page_size, page_token, _notification)
 
     def notification(self, notification_id: str) -> Notification:
+        _refuse(_required("id", notification_id))
         with self.db.read() as conn:
             row = conn.execute(
                 select(notifications).where(notifications.c.id == notification_id)
@@ -979,8 +1043,18 @@ class NotificationsStore:
         page_size: int = 0,
         page_token: str = "",
     ) -> tuple[list[WorkOrder], str]:
+        """12345 call-back work orders, newest first, by the division of the case, the
+        department it concerns and status; returns (page, next page token or "")."""
+        problems: list[tuple[str, str]] = []
+        if division:
+            try:
+                division = check_division_code(division).code
+            except IdentifierError as exc:
+                problems.append(("division", exc.reason))
+        department = _uscc("department", department, problems)
         if status and status not in WORK_ORDER_STATUSES:
-            raise InvalidArgument.single("status", "must be open or closed")
+            problems.append(("status", "must be open or closed"))
+        _refuse(problems)
         query = select(work_orders)
         if division:
             query = query.where(work_orders.c.division == division)
@@ -991,7 +1065,7 @@ class NotificationsStore:
         return self._page(query, work_orders.c.seq, page_size, page_token, _work_order)
 
     def close_work_order(self, work_order_id: str, *, outcome: str, operator: str) -> WorkOrder:
-        problems = []
+        problems = _required("id", work_order_id)
         if not outcome.strip() or len(outcome) > 2000:
             problems.append(("outcome", "is required: what the call achieved (up to 2000)"))
         if not operator.strip() or len(operator) > 64:
@@ -1018,8 +1092,11 @@ class NotificationsStore:
     def rectifications(
         self, *, department: str = "", status: str = "", page_size: int = 0, page_token: str = ""
     ) -> tuple[list[Rectification], str]:
+        problems: list[tuple[str, str]] = []
+        department = _uscc("department", department, problems)
         if status and status not in RECTIFICATION_STATUSES:
-            raise InvalidArgument.single("status", "must be open, done or escalated")
+            problems.append(("status", "must be open, done or escalated"))
+        _refuse(problems)
         query = select(rectifications)
         if department:
             query = query.where(rectifications.c.department == department)
@@ -1032,8 +1109,11 @@ class NotificationsStore:
     ) -> Rectification:
         """The department reports the bad review followed up and rectified (late is still
         recorded: an escalated one can be completed too)."""
+        problems = _required("id", rectification_id)
+        department = _uscc("department", department, problems, required=True)
         if not note.strip() or len(note) > 2000:
-            raise InvalidArgument.single("note", "is required: what was done (up to 2000)")
+            problems.append(("note", "is required: what was done (up to 2000)"))
+        _refuse(problems)
         with self.db.transaction() as tx:
             row = tx.conn.execute(
                 select(rectifications).where(rectifications.c.id == rectification_id)
@@ -1041,8 +1121,6 @@ class NotificationsStore:
             if row is None:
                 raise NotFound(f"no rectification {rectification_id}")
             if row.department != department:
-                from services.platform.errors import PermissionDenied
-
                 raise PermissionDenied(
                     f"rectification {rectification_id} is for department {row.department}"
                 )
@@ -1183,11 +1261,42 @@ def _sent(row: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
+_RATE_LOCK_SPACE = 0x6E6F7466  # "notf": the advisory lock space of rate-limit counting
+
+
+def _lock_key(recipient: str, channel: str) -> int:
+    """A stable signed 32-bit key for (recipient, channel), for `pg_advisory_xact_lock`."""
+    key = zlib.crc32(f"{channel}\0{recipient}".encode())
+    return key - (1 << 32) if key >= 1 << 31 else key
+
+
+_CASE_NUMBER = re.compile(CASE_NUMBER_PATTERN)
+
+
 def _refuse(problems: list[tuple[str, str]]) -> None:
     if problems:
-        from services.contract.errors import FieldViolation
-
         raise InvalidArgument(FieldViolation(f, r) for f, r in problems)
+
+
+def _required(field_name: str, value: str) -> list[tuple[str, str]]:
+    """The problem of an empty identifier, as a list to add more problems to."""
+    return [] if value.strip() else [(field_name, "is required")]
+
+
+def _uscc(
+    field_name: str, value: str, problems: list[tuple[str, str]], *, required: bool = False
+) -> str:
+    """A department's unified social credit code, normalised (upper case); "" when it is
+    left out and not `required`. What is wrong with it is added to `problems`."""
+    if not value:
+        if required:
+            problems.append((field_name, "is required (a department's unified social credit code)"))
+        return ""
+    try:
+        return check_uscc(value).value
+    except IdentifierError as exc:
+        problems.append((field_name, exc.reason))
+        return value
 
 
 def _mask(channel: str, address: str | None) -> str | None:

@@ -34,7 +34,6 @@ LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
 PARTS = ("title", "body", "sms")
 CHANNELS = ("inbox", "email", "sms", "workorder")
-AUDIENCES = ("applicant", "department", "supervisor", "workorder")
 
 CONTEXT_COMMON = frozenset(
     {
@@ -76,6 +75,26 @@ REQUIRED: Mapping[str, str] = {
 }
 """Every template govnet sends, and the event type whose fields it may use."""
 
+AUDIENCE: Mapping[str, str] = {
+    "application.submitted": "applicant",
+    "application.accepted": "applicant",
+    "application.refused": "applicant",
+    "application.supplement_requested": "applicant",
+    "application.concluded": "applicant",
+    "evaluation.invitation": "applicant",
+    "application.deadline_warning": "department",
+    "application.overdue": "department",
+    "rectification.requested": "department",
+    "rectification.escalated": "supervisor",
+    "callback.accepted": "workorder",
+    "callback.refused": "workorder",
+    "callback.concluded": "workorder",
+    "callback.bad_review": "workorder",
+}
+"""Who each template goes to. Fixed by its purpose: a file states it (`audience:`) so that
+whoever edits the texts sees who reads them, and loading refuses a file that says otherwise.
+"""
+
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\}|[{}]")
 CHINA = timezone(timedelta(hours=8))
 _MONTHS = (
@@ -115,6 +134,10 @@ class Rendered:
     body: str
     sms: str
 
+    def text_for(self, channel: str) -> str:
+        """What a message on `channel` says: the SMS text for SMS, else the body."""
+        return self.sms if channel == "sms" else self.body
+
 
 @dataclass(frozen=True)
 class Template:
@@ -124,6 +147,8 @@ class Template:
     major: int
     audience: str
     channels: tuple[str, ...]
+    """The channels it is sent on: a recipient hears it on those of them the node has and
+    the recipient accepts, and on no other."""
     texts: Mapping[str, Mapping[str, str]]
     kinds: Mapping[str, str] = field(default_factory=dict)
     """The kind of each event field a placeholder names: date, list, boolean or text."""
@@ -217,12 +242,15 @@ def _read_template(
         problems.append(f"{where}: {exc.violations[0].reason}")
         return None
     audience = entry.get("audience")
-    if audience not in AUDIENCES:
-        problems.append(f"{where}: audience must be one of {', '.join(AUDIENCES)}")
+    if audience != AUDIENCE[template_id]:
+        problems.append(
+            f"{where}: audience must be {AUDIENCE[template_id]} "
+            f"(govnet sends {template_id} to the {AUDIENCE[template_id]})"
+        )
         return None
-    channels = entry.get("channels")
-    if not isinstance(channels, list) or not channels or not set(channels) <= set(CHANNELS):
-        problems.append(f"{where}: channels must be a list of {', '.join(CHANNELS)}")
+    channels, channel_problem = _channels(entry.get("channels"), audience)
+    if channel_problem:
+        problems.append(f"{where}: {channel_problem}")
         return None
     available = _event_fields(registry.schema(spec.type, spec.major))
     allowed = set(available) | CONTEXT_COMMON | CONTEXT.get(template_id, frozenset())
@@ -240,7 +268,7 @@ def _read_template(
         for part in needed:
             text = parts.get(part)
             if not isinstance(text, str) or not text.strip():
-                problems.append(f"{where} {language}: needs a {part} (channels {channels})")
+                problems.append(f"{where} {language}: needs a {part} (channels {list(channels)})")
                 continue
             for name in _placeholders(text, f"{where} {language} {part}", problems):
                 if name not in allowed:
@@ -251,9 +279,26 @@ def _read_template(
                     )
         texts[language] = {part: str(parts.get(part) or "") for part in PARTS}
     kinds = {name: kind for name, kind in available.items() if kind != "text"}
-    return Template(
-        template_id, version, spec.type, spec.major, audience, tuple(channels), texts, kinds
-    )
+    return Template(template_id, version, spec.type, spec.major, audience, channels, texts, kinds)
+
+
+def _channels(value: Any, audience: str) -> tuple[tuple[str, ...], str | None]:
+    """The channels of a template for `audience`, and what is wrong with them (or None)."""
+    if audience == "workorder":
+        if value != ["workorder"]:
+            return (), "channels must be [workorder] (a 12345 call-back is a work order only)"
+        return ("workorder",), None
+    allowed = [c for c in CHANNELS if c != "workorder"]
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(c, str) for c in value)
+        or not set(value) <= set(allowed)
+        or len(set(value)) != len(value)
+    ):
+        return (), f"channels must be a list of {', '.join(allowed)}, each once"
+    if "inbox" not in value:
+        return (), "channels must include inbox (the inbox keeps every message a recipient gets)"
+    return tuple(value), None
 
 
 def _parts_for(channels: Iterable[str]) -> list[str]:

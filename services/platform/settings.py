@@ -610,6 +610,7 @@ class Settings:
                 where = setting.env if origin != config_path else f"{setting.name} in {origin}"
                 shown = redact_uri(text) if setting.secret else text
                 problems.append(f"{where}={shown!r}: {exc}")
+        problems += _cross_field_problems(values, raw, config_path)
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -651,6 +652,27 @@ class Settings:
     def to_environment(self) -> dict[str, str]:
         """The variables that rebuild these settings in a child process."""
         return {s.env: self.texts.get(s.name, str(getattr(self, s.name))) for s in SETTINGS}
+
+
+def _cross_field_problems(
+    values: Mapping[str, Any], raw: Mapping[str, tuple[str, str]], config_path: str | None
+) -> list[str]:
+    """Problems of settings that are each valid but do not fit together; a pair is checked
+    only when both of its values are (each one's own problem is reported already)."""
+
+    def named(name: str) -> str:
+        text, origin = raw[name]
+        where = _BY_NAME[name].env if origin != config_path else f"{name} in {origin}"
+        return f"{where}={text!r}"
+
+    problems = []
+    base, cap = values.get("retry_base"), values.get("retry_max")
+    if base is not None and cap is not None and base > cap:
+        problems.append(
+            f"{named('retry_base')} is more than {named('retry_max')}: the first retry would "
+            "wait longer than the longest wait; lower the first or raise the second"
+        )
+    return problems
 
 
 def redact_uri(uri: str) -> str:

@@ -186,6 +186,27 @@ def test_an_applicant_hears_of_acceptance_by_inbox_email_and_sms(
                 "operator": "is required (1 to 64 characters)",
             },
         ),
+        (
+            "GetNotification",
+            pb.GetNotificationRequest(),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            {"id": "is required"},
+        ),
+        (
+            "ListWorkOrders",
+            pb.ListWorkOrdersRequest(division="abc", department="zz"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            {
+                "division": "must be 6 digits, got 3 characters",
+                "department": "must be 18 characters, got 2",
+            },
+        ),
+        (
+            "DeleteContact",
+            pb.DeleteContactRequest(),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            {"account_id": "is required"},
+        ),
     ],
 )
 def test_bad_requests_are_invalid_argument_naming_each_field(

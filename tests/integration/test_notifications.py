@@ -6,29 +6,42 @@ their escalation, evaluation invitations; records that mask personal data."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import threading
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 import pytest
+import yaml
 from sqlalchemy import select, text
 
+from govnet.notifications.v1 import notifications_pb2 as pb
+from govnet.notifications.v1 import notifications_pb2_grpc as pb_grpc
 from services.contract import names
 from services.contract.envelope import Event, decode
 from services.contract.schemas import default_registry
+from services.notifications.api import registration
 from services.notifications.delivery import Deliverer
 from services.notifications.store import CaseNotKnown, NotificationsStore
+from services.notifications.templates import builtin_path
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
+from services.platform.grpc_server import ApiServer
 from services.platform.settings import Settings
 from services.platform.store import Database
+from tests.integration.test_api import violations
 from tests.support.mailserver import MailServer, mail_server
+from tests.support.nodes import free_port_base
 from tests.support.smsgateway import SmsGateway, sms_gateway
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+T = TypeVar("T")
 ACCOUNT = "js-gov-8f3a21c7"
 CASE = "320102-20261127-000001"
 MARKET = "11320102767342276U"
@@ -56,15 +69,111 @@ def event(event_type: str, sequence: int, **data: Any) -> Event:
     raw["sequence"] = sequence
     raw.pop("traceparent", None)
     raw["data"].update(data)
+    if "case_number" in data:
+        raw["subject"] = data["case_number"]
     return decode(json.dumps(raw, ensure_ascii=False), default_registry())
 
 
-def submitted(channel: str = "web", account: str | None = ACCOUNT) -> Event:
+def submitted(channel: str = "web", account: str | None = ACCOUNT, case: str = CASE) -> Event:
     raw = json.loads((GOLDEN / "application.submitted.v1.json").read_text("utf-8"))
     raw["data"]["channel"] = channel
     raw["data"]["applicant"]["account_id"] = account
+    raw["data"]["case_number"] = raw["subject"] = case
+    if case != CASE:
+        raw["id"] = str(uuid.uuid4())
     raw.pop("traceparent", None)
     return decode(json.dumps(raw, ensure_ascii=False), default_registry())
+
+
+SETTINGS = {
+    "GOVNET_EMAIL_FROM": "政务服务 <noreply@govnet.example>",
+    "GOVNET_RETRY_BASE": "60",
+    "GOVNET_RETRY_MAX": "600",
+    "GOVNET_DELIVERY_ATTEMPTS": "3",
+    "GOVNET_RATE_LIMIT_SMS": "2/hour",
+}
+
+
+def open_store(
+    url: str, clock: Clock, mail: MailServer, sms: SmsGateway, **changes: str
+) -> NotificationsStore:
+    """A notifications store on `url` sending through `mail` and `sms`; `changes` override
+    the suite's settings (GOVNET_* variables)."""
+    settings = Settings.from_environment(
+        {**SETTINGS, "GOVNET_SMTP_URL": mail.url, "GOVNET_SMS_GATEWAY_URL": sms.url, **changes}
+    )
+    db = Database(
+        url, service="notifications", division="320102", registry=default_registry(),
+        clock=clock,
+    )  # fmt: skip
+    db.create_schema()
+    return NotificationsStore(db, settings=settings)
+
+
+@contextlib.contextmanager
+def serving(store: NotificationsStore) -> Iterator[pb_grpc.NotificationsServiceStub]:
+    """The notifications gRPC API over `store`, on a free local port, and a client of it."""
+    server = ApiServer(f"127.0.0.1:{free_port_base(1)}", [registration(store)], workers=4)
+    server.start()
+    channel = grpc.insecure_channel(server.address)
+    try:
+        yield pb_grpc.NotificationsServiceStub(channel)
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+def as_row(order: pb.WorkOrder) -> tuple[Any, ...]:
+    """A work order's fields but its id, title and body, with times as datetimes."""
+    closed = order.closed_at.ToDatetime(tzinfo=UTC) if order.HasField("closed_at") else None
+    return (
+        order.case_number, order.division, order.department, order.template, order.status,
+        order.created_at.ToDatetime(tzinfo=UTC), closed, order.outcome, order.operator,
+    )  # fmt: skip
+
+
+def at_once(
+    work: Callable[[NotificationsStore], T], stores: Sequence[NotificationsStore]
+) -> list[T]:
+    """Run `work(store)` for each of `stores` in a thread of its own, all starting together
+    (as the workers of a node scaled out do); return their results in order, or raise the
+    first exception one of them raised."""
+    start = threading.Barrier(len(stores))
+    results: dict[int, T] = {}
+    errors: list[BaseException] = []
+
+    def run(index: int, store: NotificationsStore) -> None:
+        try:
+            start.wait(timeout=30)
+            results[index] = work(store)
+        except BaseException as exc:  # handed to the test thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=item) for item in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a worker did not finish"
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(stores))]
+
+
+def claim_until_none_due(store: NotificationsStore, limit: int) -> list[str]:
+    """What one delivery loop claims, round after round, until nothing is due."""
+    claimed: list[str] = []
+    for _ in range(1000):
+        batch = store.claim_due(limit)
+        if not batch:
+            break
+        claimed += [c.notification.id for c in batch]
+    return claimed
+
+
+def claim_concurrently(stores: Sequence[NotificationsStore], limit: int = 20) -> list[str]:
+    """The ids claimed by one delivery loop per store, all claiming at once."""
+    return [i for ids in at_once(lambda s: claim_until_none_due(s, limit), stores) for i in ids]
 
 
 class NotificationsSuite:
@@ -88,29 +197,13 @@ class NotificationsSuite:
     def store(
         self, url: str, mail: MailServer, sms: SmsGateway, clock: Clock
     ) -> Iterator[NotificationsStore]:
-        settings = Settings.from_environment(
-            {
-                "GOVNET_SMTP_URL": mail.url,
-                "GOVNET_SMS_GATEWAY_URL": sms.url,
-                "GOVNET_EMAIL_FROM": "政务服务 <noreply@govnet.example>",
-                "GOVNET_RETRY_BASE": "60",
-                "GOVNET_RETRY_MAX": "600",
-                "GOVNET_DELIVERY_ATTEMPTS": "3",
-                "GOVNET_RATE_LIMIT_SMS": "2/hour",
-            }
-        )
-        db = Database(
-            url, service="notifications", division="320102", registry=default_registry(),
-            clock=clock,
-        )  # fmt: skip
-        db.create_schema()
-        store = NotificationsStore(db, settings=settings)
+        store = open_store(url, clock, mail, sms)
         store.put_contact(
             ACCOUNT, email=EMAIL, phone=PHONE, language="zh-CN",
             email_enabled=True, sms_enabled=True,
         )  # fmt: skip
         yield store
-        db.dispose()
+        store.db.dispose()
 
     @pytest.fixture
     def deliverer(self, store: NotificationsStore) -> Iterator[Deliverer]:
@@ -317,6 +410,111 @@ class NotificationsSuite:
         assert len(sms.requests) == 3
         assert {n.status for n in store.notifications(channel="sms")[0]} == {"delivered"}
 
+    # -- several delivery loops on one database -----------------------------------------
+
+    def many_cases(
+        self, store: NotificationsStore, count: int, notices: Sequence[str]
+    ) -> list[str]:
+        """`count` cases of applicants with an email and a phone each, each case told of
+        every one of `notices`, case after case (so one applicant's messages are next to each
+        other in the queue); returns the accounts."""
+        accounts = [f"js-gov-{i:08d}" for i in range(count)]
+        numbers = [f"320102-20261127-{i + 100:06d}" for i in range(count)]
+        for i, account in enumerate(accounts):
+            store.put_contact(
+                account, email=f"user{i}@example.com", phone=f"139{i:08d}",
+                language="zh-CN", email_enabled=True, sms_enabled=True,
+            )  # fmt: skip
+        events = []
+        for account, number in zip(accounts, numbers, strict=True):
+            events.append(submitted(account=account, case=number))
+            events += [event(n, s, case_number=number) for s, n in enumerate(notices, 2)]
+        store.handle_many(events)
+        return accounts
+
+    def test_two_delivery_loops_on_one_database_claim_each_message_exactly_once(
+        self, url: str, store: NotificationsStore, clock: Clock, mail: MailServer, sms: SmsGateway
+    ) -> None:
+        self.many_cases(store, 150, [names.APPLICATION_ACCEPTED])
+        due = [
+            n.id
+            for channel in ("email", "sms")
+            for n in store.notifications(channel=channel, page_size=500)[0]
+        ]
+        other = open_store(url, clock, mail, sms)
+        try:
+            claimed = claim_concurrently([store, other])
+        finally:
+            other.db.dispose()
+
+        assert len(due) == 300
+        assert [i for i, times in Counter(claimed).items() if times > 1] == []
+        assert sorted(claimed) == sorted(due)
+        sending, _ = store.notifications(status="sending", page_size=500)
+        assert sorted(n.id for n in sending) == sorted(due)
+
+    def test_two_delivery_loops_on_one_database_keep_each_recipients_rate_limit(
+        self, url: str, clock: Clock, mail: MailServer, sms: SmsGateway
+    ) -> None:
+        loops = [open_store(url, clock, mail, sms, GOVNET_RATE_LIMIT_SMS="1/hour") for _ in "ab"]
+        try:
+            accounts = self.many_cases(
+                loops[0],
+                40,
+                [names.APPLICATION_ACCEPTED, names.APPLICATION_SUPPLEMENT_REQUESTED,
+                 names.APPLICATION_CONCLUDED],
+            )  # fmt: skip
+            # Batches of 4 split one applicant's 6 messages between the two loops.
+            claimed = claim_concurrently(loops, limit=4)
+            texts, _ = loops[0].notifications(channel="sms", page_size=500)
+        finally:
+            for loop in loops:
+                loop.db.dispose()
+
+        recipient = {n.id: n.recipient for n in texts}
+        sent = Counter(recipient[i] for i in claimed if i in recipient)
+        assert sent == Counter(dict.fromkeys(accounts, 1))  # one SMS per hour each
+        waiting = [n for n in texts if n.id not in claimed]
+        assert len(waiting) == 80
+        assert {(n.status, n.deferred, n.next_attempt_at) for n in waiting} == {
+            ("created", "rate limit 1 per 3600 s", START + timedelta(hours=1))
+        }
+
+    def test_two_workers_following_up_at_once_invite_and_escalate_each_case_once(
+        self, url: str, store: NotificationsStore, clock: Clock, mail: MailServer, sms: SmsGateway
+    ) -> None:
+        events = []
+        for i in range(60):
+            number = f"320102-20261127-{i + 100:06d}"
+            events.append(submitted(account=f"js-gov-{i:08d}", case=number))
+            if i % 2:  # unrated: invited
+                events.append(event(names.APPLICATION_CONCLUDED, 2, case_number=number))
+            else:  # a bad review: to rectify, missed, escalated
+                events.append(
+                    event(names.APPLICATION_EVALUATED, 2, case_number=number,
+                          level="dissatisfied", bad=True)
+                )  # fmt: skip
+        store.handle_many(events)
+        clock.advance(days=30)
+        other = open_store(url, clock, mail, sms)
+        try:
+            results = at_once(NotificationsStore.follow_up, [store, other])
+        finally:
+            other.db.dispose()
+
+        assert (sum(r[0] for r in results), sum(r[1] for r in results)) == (30, 30)
+        assert store.follow_up() == (0, 0)
+        told = Counter(
+            (d["cause"]["type"], d["cause"]["id"])
+            for d in self.emitted(store, names.NOTIFICATION_SENT)
+            if d["cause"]["type"] in ("evaluation.invitation", "rectification.escalated")
+        )
+        assert Counter(kind for kind, _ in told) == {
+            "evaluation.invitation": 30,
+            "rectification.escalated": 30,
+        }
+        assert set(told.values()) == {1}  # one inbox message each: no contacts, no office mail
+
     # -- the inbox, work orders, rectifications, invitations -----------------------------
 
     def test_messages_are_marked_read_only_in_their_recipients_inbox(
@@ -349,6 +547,64 @@ class NotificationsSuite:
         with pytest.raises(FailedPrecondition, match="is already closed"):
             store.close_work_order(order.id, outcome="again", operator="op-07")
 
+    def test_work_orders_are_listed_over_grpc_newest_first_by_division_department_and_status(
+        self, store: NotificationsStore, clock: Clock
+    ) -> None:
+        second = "320102-20261127-000002"
+        store.put_department(MARKET, name="玄武区市场监督管理局", email="", phone="",
+                             supervisor="")  # fmt: skip
+        store.handle(submitted(channel="hotline"))
+        store.handle(event(names.APPLICATION_ACCEPTED, 2, due_date="2026-12-24"))
+        clock.advance(minutes=1)
+        store.handle(submitted(channel="hotline", case=second))
+        store.handle(
+            event(names.APPLICATION_REFUSED, 3, case_number=second, reason="不属于本部门职权范围")
+        )
+
+        def listed(request: pb.ListWorkOrdersRequest) -> list[tuple[Any, ...]]:
+            return [as_row(w) for w in client.ListWorkOrders(request, timeout=10).work_orders]
+
+        with serving(store) as client:
+            everything = client.ListWorkOrders(pb.ListWorkOrdersRequest(division="320102"))
+            [refused, accepted] = everything.work_orders
+            clock.advance(minutes=4)
+            client.CloseWorkOrder(
+                pb.CloseWorkOrderRequest(id=accepted.id, outcome="已电话告知", operator="op-07"),
+                timeout=10,
+            )
+            by_department = listed(pb.ListWorkOrdersRequest(department=MARKET.lower()))
+            still_open = listed(pb.ListWorkOrdersRequest(division="320102", status="open"))
+            elsewhere = listed(pb.ListWorkOrdersRequest(division="320100"))
+            first = client.ListWorkOrders(pb.ListWorkOrdersRequest(page_size=1), timeout=10)
+            rest = client.ListWorkOrders(
+                pb.ListWorkOrdersRequest(page_size=1, page_token=first.next_page_token),
+                timeout=10,
+            )
+
+        assert everything.next_page_token == ""
+        assert (refused.title, refused.body) == (
+            f"回访告知：办件 {second} 不予受理",
+            f"请致电12345来电申请人，告知其“食品经营许可”申请（办件编号 {second}）不予受理，"
+            "原因：不属于本部门职权范围。",
+        )
+        assert (accepted.title, accepted.body) == (
+            f"回访告知：办件 {CASE} 已受理",
+            f"请致电12345来电申请人，告知其“食品经营许可”申请（办件编号 {CASE}）已受理，"
+            "承诺于 2026年12月24日 前办结。",
+        )
+        assert by_department == [
+            (second, "320102", MARKET, "callback.refused/zh-CN/v1", "open",
+             START + timedelta(minutes=1), None, "", ""),
+            (CASE, "320102", MARKET, "callback.accepted/zh-CN/v1", "closed",
+             START, START + timedelta(minutes=5), "已电话告知", "op-07"),
+        ]  # fmt: skip
+        assert still_open == by_department[:1]
+        assert elsewhere == []
+        assert ([w.id for w in first.work_orders], first.next_page_token != "") == (
+            [refused.id], True,
+        )  # fmt: skip
+        assert ([w.id for w in rest.work_orders], rest.next_page_token) == ([accepted.id], "")
+
     def test_a_missed_rectification_is_escalated_once_to_the_supervising_department(
         self, store: NotificationsStore, clock: Clock
     ) -> None:
@@ -376,6 +632,37 @@ class NotificationsSuite:
         done = store.complete_rectification(late.id, department=MARKET, note="已整改并回访")
         assert done.status == "done"
 
+    def test_a_missed_rectification_without_a_supervising_department_goes_one_level_up(
+        self, store: NotificationsStore, clock: Clock
+    ) -> None:
+        store.handle(submitted())  # a case of the county 320102 (玄武区)
+        store.handle(event(names.APPLICATION_EVALUATED, 2, level="dissatisfied", bad=True))
+        clock.now = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+
+        assert store.follow_up() == (0, 1)
+
+        [escalated] = store.inbox("supervision:320100")[0]  # 南京市, the city above
+        assert escalated.title == f"【督办】11320102767342276U差评整改逾期：办件 {CASE}"
+        assert store.inbox("supervision:320102")[0] == []
+        [told] = [
+            d for d in self.emitted(store, names.NOTIFICATION_SENT)
+            if d["cause"]["type"] == "rectification.escalated"
+        ]  # fmt: skip
+        [late] = store.rectifications(status="escalated")[0]
+        assert told == {
+            "notification_id": escalated.id,
+            "channel": "inbox",
+            "recipient": "supervision:320100",
+            "template": "rectification.escalated/zh-CN/v1",
+            "case_number": CASE,
+            "cause": {
+                "source": "govnet://320102/notifications",
+                "id": f"escalation:{late.id}",
+                "type": "rectification.escalated",
+            },
+            "sent_at": "2026-12-08T16:00:00+00:00",
+        }
+
     def test_an_unrated_case_is_invited_to_evaluation_once_some_days_after_conclusion(
         self, store: NotificationsStore, clock: Clock
     ) -> None:
@@ -397,6 +684,77 @@ class NotificationsSuite:
         clock.advance(days=5)
 
         assert store.follow_up() == (0, 0)
+
+    # -- templates decide the channels ---------------------------------------------------
+
+    def templates_file(self, tmp_path: Path, change: Any) -> str:
+        loaded = yaml.safe_load((builtin_path() / "notifications.yaml").read_text("utf-8"))
+        change({t["id"]: t for t in loaded["templates"]})
+        path = tmp_path / "templates.yaml"
+        path.write_text(yaml.safe_dump(loaded, allow_unicode=True), "utf-8")
+        return str(path)
+
+    def test_a_template_without_sms_sends_no_sms(
+        self, url: str, clock: Clock, mail: MailServer, sms: SmsGateway, tmp_path: Path
+    ) -> None:
+        def no_sms(templates: dict[str, Any]) -> None:
+            templates["application.accepted"]["channels"] = ["inbox", "email"]
+            for language in ("zh-CN", "en"):
+                del templates["application.accepted"][language]["sms"]
+
+        store = open_store(
+            url, clock, mail, sms, GOVNET_TEMPLATES=self.templates_file(tmp_path, no_sms)
+        )
+        store.put_contact(ACCOUNT, email=EMAIL, phone=PHONE, language="zh-CN",
+                          email_enabled=True, sms_enabled=True)  # fmt: skip
+        deliverer = Deliverer.from_settings(store, store.settings)
+        try:
+            store.handle(submitted())
+            store.handle(event(names.APPLICATION_ACCEPTED, 2))
+            delivered = deliverer.run_once()
+            found, _ = store.notifications(case_number=CASE)
+        finally:
+            deliverer.close()
+            store.db.dispose()
+
+        assert delivered == 1
+        assert sorted((n.channel, n.template) for n in found) == [
+            ("email", "application.accepted/zh-CN/v1"),
+            ("inbox", "application.accepted/zh-CN/v1"),
+            ("inbox", "application.submitted/zh-CN/v1"),
+        ]
+        assert [m.rcpt_tos for m in mail.wait_for_messages(1)] == [(EMAIL,)]
+        assert sms.requests == []
+
+    def test_a_message_whose_text_renders_empty_is_not_queued(
+        self, url: str, clock: Clock, mail: MailServer, sms: SmsGateway, tmp_path: Path
+    ) -> None:
+        def comment_by_sms(templates: dict[str, Any]) -> None:
+            requested = templates["rectification.requested"]
+            requested["channels"] = ["inbox", "email", "sms"]
+            requested["zh-CN"]["sms"] = requested["en"]["sms"] = "{comment}"
+
+        path = self.templates_file(tmp_path, comment_by_sms)
+        store = open_store(url, clock, mail, sms, GOVNET_TEMPLATES=path)
+        store.put_department(MARKET, name="玄武区市场监督管理局", email="xwscj@example.gov.cn",
+                             phone=PHONE, supervisor="")  # fmt: skip
+        try:
+            store.handle(submitted())
+            store.handle(
+                event(names.APPLICATION_EVALUATED, 2, level="dissatisfied", bad=True, comment=None)
+            )
+            silent = store.notifications(recipient=f"dept:{MARKET}")[0]
+            store.handle(
+                event(names.APPLICATION_EVALUATED, 3, level="dissatisfied", bad=True,
+                      comment="等了太久")
+            )  # fmt: skip
+            both = store.notifications(recipient=f"dept:{MARKET}")[0]
+        finally:
+            store.db.dispose()
+
+        assert sorted(n.channel for n in silent) == ["email", "inbox"]  # no blank SMS
+        [text] = [n for n in both if n.channel == "sms"]
+        assert (text.body, text.status, text.to_masked) == ("等了太久", "created", "139****5678")
 
     # -- the directory ------------------------------------------------------------------
 
@@ -433,3 +791,107 @@ class TestPostgresNotifications(NotificationsSuite):
     @pytest.fixture
     def url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+# -- the gRPC API refuses bad input, naming the field ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pb_grpc.NotificationsServiceStub]:
+    path = tmp_path_factory.mktemp("api") / "notifications.db"
+    db = Database(f"sqlite:///{path}", service="notifications", division="320102",
+                  registry=default_registry())  # fmt: skip
+    db.create_schema()
+    with serving(NotificationsStore(db, settings=Settings.from_environment({}))) as stub:
+        yield stub
+    db.dispose()
+
+
+USCC_REQUIRED = "is required (a department's unified social credit code)"
+
+
+@pytest.mark.parametrize(
+    ("call", "request_", "expected"),
+    [
+        ("ListInbox", pb.ListInboxRequest(), {
+            "recipient": "is required (an account id, case:<number> or dept:<USCC>)"}),
+        ("ListInbox", pb.ListInboxRequest(recipient=ACCOUNT, page_size=501), {
+            "page_size": "must be between 0 and 500"}),
+        ("ListInbox", pb.ListInboxRequest(recipient=ACCOUNT, page_token="abc"), {
+            "page_token": "is not a token this API returned"}),
+        ("MarkRead", pb.MarkReadRequest(recipient=ACCOUNT, ids=[""]), {
+            "ids": "must not hold an empty id"}),
+        ("ListNotifications", pb.ListNotificationsRequest(case_number="320102-1"), {
+            "case_number": "must be a case number: <division>-<YYYYMMDD>-<6-digit sequence>"}),
+        ("GetNotification", pb.GetNotificationRequest(), {"id": "is required"}),
+        ("RetryNotification", pb.RetryNotificationRequest(id=" "), {"id": "is required"}),
+        ("ListWorkOrders", pb.ListWorkOrdersRequest(division="abc", department="zz",
+                                                    status="lost"), {
+            "division": "must be 6 digits, got 3 characters",
+            "department": "must be 18 characters, got 2",
+            "status": "must be open or closed"}),
+        ("ListWorkOrders", pb.ListWorkOrdersRequest(division="990102"), {
+            "division": "division 990102 is not a GB/T 2260 province prefix (99)"}),
+        ("CloseWorkOrder", pb.CloseWorkOrderRequest(outcome="已告知", operator="op-07"), {
+            "id": "is required"}),
+        ("ListRectifications", pb.ListRectificationsRequest(department="zz"), {
+            "department": "must be 18 characters, got 2"}),
+        ("CompleteRectification", pb.CompleteRectificationRequest(), {
+            "id": "is required",
+            "department": USCC_REQUIRED,
+            "note": "is required: what was done (up to 2000)"}),
+        ("CompleteRectification", pb.CompleteRectificationRequest(
+            id="r-1", department="11320102767342276X", note="已整改"), {
+            "department": "check character is X, expected U"}),
+        ("GetContact", pb.GetContactRequest(), {"account_id": "is required"}),
+        ("DeleteContact", pb.DeleteContactRequest(), {"account_id": "is required"}),
+        ("PutDepartment", pb.Department(), {"code": USCC_REQUIRED}),
+        ("GetDepartment", pb.GetDepartmentRequest(), {"code": USCC_REQUIRED}),
+        ("GetDepartment", pb.GetDepartmentRequest(code="zz"), {
+            "code": "must be 18 characters, got 2"}),
+    ],
+)  # fmt: skip
+def test_bad_input_is_invalid_argument_naming_each_field(
+    api: pb_grpc.NotificationsServiceStub, call: str, request_: Any, expected: dict[str, str]
+) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        getattr(api, call)(request_, timeout=10)
+
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(refused.value) == expected
+    assert refused.value.details() == "; ".join(f"{f}: {r}" for f, r in expected.items())
+
+
+@pytest.mark.parametrize(
+    ("call", "request_", "detail"),
+    [
+        ("GetNotification", pb.GetNotificationRequest(id="nope"), "no notification nope"),
+        ("RetryNotification", pb.RetryNotificationRequest(id="nope"), "no notification nope"),
+        ("CloseWorkOrder", pb.CloseWorkOrderRequest(id="nope", outcome="已告知", operator="op"),
+         "no work order nope"),
+        ("CompleteRectification", pb.CompleteRectificationRequest(
+            id="nope", department=MARKET, note="已整改"), "no rectification nope"),
+        ("GetContact", pb.GetContactRequest(account_id="nobody"),
+         "no contact details for account nobody"),
+        ("GetDepartment", pb.GetDepartmentRequest(code=SUPERVISOR),
+         f"no department {SUPERVISOR} in the directory"),
+    ],
+)  # fmt: skip
+def test_a_well_formed_id_of_nothing_is_not_found(
+    api: pb_grpc.NotificationsServiceStub, call: str, request_: Any, detail: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as refused:
+        getattr(api, call)(request_, timeout=10)
+
+    assert (refused.value.code(), refused.value.details()) == (grpc.StatusCode.NOT_FOUND, detail)
+
+
+def test_forgetting_contact_details_says_whether_there_were_any(
+    api: pb_grpc.NotificationsServiceStub,
+) -> None:
+    api.PutContact(pb.Contact(account_id="js-gov-forget-me", email="li@example.com"), timeout=10)
+
+    first = api.DeleteContact(pb.DeleteContactRequest(account_id="js-gov-forget-me"), timeout=10)
+    again = api.DeleteContact(pb.DeleteContactRequest(account_id="js-gov-forget-me"), timeout=10)
+
+    assert (first.deleted, again.deleted) == (True, False)

@@ -61,6 +61,7 @@ def plan(event_type: str, case: Case = CASE, **kwargs: Any) -> domain.Plan:
         ),
         "base": BASE,
         "channels": BOTH,
+        "templates": TEMPLATES,
     }
     options.update(kwargs)
     return domain.plan_event(event_type, data, case, **options)
@@ -199,27 +200,96 @@ def test_a_good_review_and_other_events_send_nothing() -> None:
     assert plan(names.APPLICATION_WITHDRAWN).notifications == []
 
 
-def test_a_missed_rectification_goes_to_the_supervisor_or_the_supervision_office() -> None:
-    review = golden(names.APPLICATION_EVALUATED)["data"]
-    supervisor = Contact("dept:11320100014000000A", email="sup@example.gov.cn")
-
-    to_supervisor = domain.plan_escalation(
-        review, supervisor=supervisor, division="320102", base=BASE, channels=BOTH,
-        rectify_by=date(2026, 12, 8), rectify_days=5,
-    )  # fmt: skip
-    to_office = domain.plan_escalation(
-        review, supervisor=None, division="320102", base=BASE, channels=BOTH,
-        rectify_by=date(2026, 12, 8), rectify_days=5,
+def escalate(supervisor: Contact | None, division: str) -> list[domain.Planned]:
+    return domain.plan_escalation(
+        golden(names.APPLICATION_EVALUATED)["data"], supervisor=supervisor, division=division,
+        base=BASE, channels=BOTH, templates=TEMPLATES, rectify_by=date(2026, 12, 8),
+        rectify_days=5,
     )  # fmt: skip
 
-    assert [(p.recipient, p.channel) for p in to_supervisor] == [
-        ("dept:11320100014000000A", "inbox"),
-        ("dept:11320100014000000A", "email"),
+
+def test_a_missed_rectification_goes_to_the_supervising_department_the_directory_names() -> None:
+    supervisor = Contact("dept:11320100014000000A", email="sup@example.gov.cn", phone="13900000000")
+
+    planned = escalate(supervisor, "320102")
+
+    assert [(p.recipient, p.channel, p.address) for p in planned] == [
+        ("dept:11320100014000000A", "inbox", None),
+        ("dept:11320100014000000A", "email", "sup@example.gov.cn"),  # no SMS in its template
     ]
-    assert [(p.recipient, p.channel) for p in to_office] == [("supervision:320102", "inbox")]
-    assert render(to_office[0]).title == (
+
+
+@pytest.mark.parametrize(
+    ("division", "office"),
+    [
+        ("320102", "supervision:320100"),  # a county department: its city supervises
+        ("320100", "supervision:320000"),  # a city department: the province
+        ("320000", "supervision:320000"),  # a provincial department: the province itself
+    ],
+)
+def test_without_a_supervising_department_it_goes_to_the_supervision_office_one_level_up(
+    division: str, office: str
+) -> None:
+    [planned] = escalate(None, division)
+
+    assert (planned.recipient, planned.channel) == (office, "inbox")
+    assert render(planned).title == (
         "【督办】玄武区市场监督管理局差评整改逾期：办件 320102-20261127-000001"
     )
+
+
+# -- templates decide the channels ----------------------------------------------------------
+
+
+def custom(tmp_path: Path, change: Any) -> Any:
+    return load_templates(write(tmp_path, change), default_registry())
+
+
+def test_a_template_without_sms_sends_no_sms_whatever_the_node_and_the_recipient_have(
+    tmp_path: Path,
+) -> None:
+    def no_sms(templates: list[dict[str, Any]]) -> None:
+        accepted = by_id(templates, "application.accepted")
+        accepted["channels"] = ["inbox", "email"]
+        for language in ("zh-CN", "en"):
+            del accepted[language]["sms"]
+
+    planned = plan(names.APPLICATION_ACCEPTED, templates=custom(tmp_path, no_sms)).notifications
+
+    assert [(p.channel, p.address) for p in planned] == [
+        ("inbox", None),
+        ("email", "wang@example.com"),
+    ]
+
+
+def test_a_template_that_adds_a_channel_is_sent_on_it(tmp_path: Path) -> None:
+    def more(templates: list[dict[str, Any]]) -> None:
+        submitted = by_id(templates, "application.submitted")
+        submitted["channels"] = ["inbox", "sms"]
+        submitted["zh-CN"]["sms"] = "【政务服务】您的申请{case_number}已收到。"
+        submitted["en"]["sms"] = "Application {case_number} received."
+
+    templates = custom(tmp_path, more)
+    planned = plan(names.APPLICATION_SUBMITTED, templates=templates).notifications
+
+    assert [(p.channel, p.address) for p in planned] == [("inbox", None), ("sms", "13812345678")]
+    text = templates["application.submitted"].render("zh-CN", planned[1].values).sms
+    assert text == "【政务服务】您的申请320102-20261127-000001已收到。"
+
+
+def test_the_built_in_templates_send_rectifications_without_sms() -> None:
+    department = Contact(f"dept:{MARKET}", email="xwscj@example.gov.cn", phone="13900000000")
+
+    planned = plan(
+        names.APPLICATION_EVALUATED, department=department, data={"bad": True},
+        rectify_by=date(2026, 12, 8),
+    ).notifications  # fmt: skip
+
+    assert [(p.template_id, p.channel) for p in planned] == [
+        ("callback.bad_review", "workorder"),
+        ("rectification.requested", "inbox"),
+        ("rectification.requested", "email"),
+    ]
 
 
 # -- the start-up check of a templates file -------------------------------------------------
@@ -273,6 +343,49 @@ def test_every_problem_of_a_templates_file_is_listed_at_once(tmp_path: Path) -> 
         f"{file}: application.accepted v1: event must be application.accepted/v<major>",
         f"{file}: has no template application.overdue (for application.overdue)",
         f"{file}: has no template evaluation.invitation (for application.concluded)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template_id", "change", "problem"),
+    [
+        (
+            "application.overdue",
+            {"audience": "applicant"},
+            "audience must be department (govnet sends application.overdue to the department)",
+        ),
+        (
+            "callback.refused",
+            {"channels": ["workorder", "sms"]},
+            "channels must be [workorder] (a 12345 call-back is a work order only)",
+        ),
+        (
+            "application.refused",
+            {"channels": ["inbox", "workorder"]},
+            "channels must be a list of inbox, email, sms, each once",
+        ),
+        (
+            "application.refused",
+            {"channels": ["inbox", "fax"]},
+            "channels must be a list of inbox, email, sms, each once",
+        ),
+        (
+            "application.refused",
+            {"channels": ["email", "sms"]},
+            "channels must include inbox (the inbox keeps every message a recipient gets)",
+        ),
+    ],
+)
+def test_a_template_for_the_wrong_audience_or_channels_is_refused_at_load(
+    tmp_path: Path, template_id: str, change: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(TemplateError) as refused:
+        custom(tmp_path, lambda templates: by_id(templates, template_id).update(change))
+
+    file = f"{tmp_path}/templates.yaml"
+    assert refused.value.problems == [
+        f"{file}: {template_id} v1: {problem}",
+        f"{file}: has no template {template_id} (for {REQUIRED[template_id]})",
     ]
 
 

@@ -274,6 +274,34 @@ def test_bad_notification_settings_are_refused(variable: str, value: str, reason
     assert problems({variable: value}) == [f"{variable}={value!r}: {reason}"]
 
 
+def test_a_first_retry_wait_longer_than_the_longest_wait_is_refused_naming_both() -> None:
+    assert problems({"GOVNET_RETRY_BASE": "100", "GOVNET_RETRY_MAX": "1"}) == [
+        "GOVNET_RETRY_BASE='100' is more than GOVNET_RETRY_MAX='1': the first retry would "
+        "wait longer than the longest wait; lower the first or raise the second"
+    ]
+
+
+def test_retry_waits_from_yaml_that_do_not_fit_together_name_the_keys(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "retry_base: 600\n")
+
+    assert problems({CONFIG_ENV: config, "GOVNET_RETRY_MAX": "300"}) == [
+        f"retry_base in {config}='600' is more than GOVNET_RETRY_MAX='300': the first retry "
+        "would wait longer than the longest wait; lower the first or raise the second"
+    ]
+
+
+def test_a_first_retry_wait_equal_to_the_longest_wait_is_accepted() -> None:
+    settings = Settings.from_environment({"GOVNET_RETRY_BASE": "60", "GOVNET_RETRY_MAX": "60"})
+
+    assert (settings.retry_base, settings.retry_max) == (60.0, 60.0)
+
+
+def test_a_bad_retry_wait_is_reported_once_not_also_as_a_mismatch() -> None:
+    assert problems({"GOVNET_RETRY_BASE": "soon", "GOVNET_RETRY_MAX": "1"}) == [
+        "GOVNET_RETRY_BASE='soon': must be a number of seconds"
+    ]
+
+
 def test_settings_given_to_a_child_process_read_back_the_same() -> None:
     settings = Settings.from_environment(
         {"GOVNET_RATE_LIMIT_SMS": "3/minute", "GOVNET_SMS_QUIET_HOURS": "", "GOVNET_PREFETCH": "7"}
