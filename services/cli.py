@@ -397,26 +397,36 @@ def catalog_generate(
     type=click.Path(dir_okay=False),
     help="Also write every rejected line (line, field, reason) to this CSV file.",
 )
-def catalog_import(file: str, errors_file: str | None) -> None:
+@click.option(
+    "--encoding",
+    type=click.Choice(["auto", "utf-8", "gb18030"]),
+    default="auto",
+    show_default=True,
+    help="auto: UTF-8, else GB18030 (GBK) when the whole file is that.",
+)
+def catalog_import(file: str, errors_file: str | None, encoding: str) -> None:
     """Import a catalog file (.jsonl or .csv) into this node's catalog. Exit 1 if any line
-    was rejected (the good ones are imported)."""
+    was rejected (the good ones are imported) or the file stops being readable part-way (the
+    lines before are imported); exit 2 if it cannot be read at all."""
     import csv
     from pathlib import Path
 
     from services.catalog.importer import import_file
-    from services.catalog.records import file_format
+    from services.catalog.records import file_format, inspect
     from services.node import open_store, progress_bar
 
     path = Path(file)
     try:
         file_format(path)
-    except ValueError as exc:
+        info = inspect(path, None if encoding == "auto" else encoding)
+    except (ValueError, OSError) as exc:  # records.FileError is a ValueError
         fail(str(exc), 2)
+    if encoding == "auto" and info.encoding != "utf-8":
+        click.echo(f"{path} is not UTF-8: reading it as {info.encoding.upper()}")
     settings = load_settings()
     store = open_store(settings, "catalog")
-    total = sum(1 for _ in _lines_of(path))
-    with progress_bar(total, f"importing {path.name}") as advance:
-        report = import_file(store, path, progress=advance)
+    with progress_bar(info.lines, f"importing {path.name}") as advance:
+        report = import_file(store, path, encoding=info.encoding, progress=advance)
     store.db.dispose()
     for number, field_name, reason in report.rejected[:50]:
         click.echo(f"line {number}: {field_name + ': ' if field_name else ''}{reason}")
@@ -431,14 +441,10 @@ def catalog_import(file: str, errors_file: str | None) -> None:
             writer.writerow(["line", "field", "reason"])
             writer.writerows(report.rejected)
     click.echo(report.summary())
+    if report.stopped:
+        kept = "the lines before it were imported" if report.lines else "nothing was imported"
+        fail(f"{report.stopped}; {kept}")
     sys.exit(1 if report.rejected else 0)
-
-
-def _lines_of(path: Any) -> Any:
-    from services.catalog.records import open_text
-
-    with open_text(path) as handle:
-        yield from handle
 
 
 @catalog.command("export")
@@ -504,11 +510,14 @@ def catalog_search(
 @click.option("--details", is_flag=True, help="List every deviation.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def catalog_conformance(division: str, department: str, details: bool, as_json: bool) -> None:
-    """Deviations from the provincial standards (三级四同), per division and department."""
+    """Deviations from the provincial standards (三级四同), per division and department.
+    Exit 2 if a filter is not valid."""
+    import grpc
+
     from services.client import conformance_report
 
-    sys.exit(
-        conformance_report(
+    try:
+        status = conformance_report(
             load_settings(),
             division=division,
             department_code=department,
@@ -516,7 +525,10 @@ def catalog_conformance(division: str, department: str, details: bool, as_json: 
             as_json=as_json,
             echo=click.echo,
         )
-    )
+    except grpc.RpcError as exc:  # the node checks the filters (INVALID_ARGUMENT naming each)
+        click.echo(f"govnet catalog conformance: {exc.details()}", err=True)
+        sys.exit(2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1)
+    sys.exit(status)
 
 
 # -- notifications ---------------------------------------------------------------------

@@ -81,12 +81,15 @@ class CatalogApi(pb_grpc.CatalogServiceServicer):
         )
 
     def ListItems(self, request: pb.ListItemsRequest, context: Any) -> Iterator[pb.Item]:
-        for item in self.store.list(
+        # The store checks the filters before the first item is sent: a bad one ends the
+        # stream with INVALID_ARGUMENT naming it, never with an empty stream.
+        items = self.store.list(
             department_code=request.department_code,
             type_code=request.type_code,
             division=request.division,
             kind=request.kind,
-        ):
+        )
+        for item in items:
             yield item_to_proto(item)
 
     def GetItemHistory(self, request: pb.GetItemHistoryRequest, context: Any) -> pb.ItemHistory:
@@ -121,7 +124,8 @@ class CatalogApi(pb_grpc.CatalogServiceServicer):
         values = item_from_proto(request.item)
         changes = {}
         for path in request.update_paths:
-            if not hasattr(values, path) or path not in domain.REVISABLE_FIELDS:
+            # The standard fields go on to the domain, which says who may change them.
+            if path not in domain.REVISABLE_FIELDS and path not in domain.STANDARD_FIELDS:
                 raise InvalidArgument.single(
                     "update_paths",
                     f"{path} is not a revisable field ({', '.join(domain.REVISABLE_FIELDS)})",
@@ -146,7 +150,7 @@ class CatalogApi(pb_grpc.CatalogServiceServicer):
         self, request: pb.CheckConformanceRequest, context: Any
     ) -> pb.ConformanceReport:
         report = self.store.conformance(
-            division=request.division.strip(), department_code=request.department_code.strip()
+            division=request.division, department_code=request.department_code
         )
         return conformance_to_proto(report)
 

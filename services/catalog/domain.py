@@ -22,6 +22,7 @@ from services.contract.identifiers import (
     ITEM_TYPES,
     IdentifierError,
     check_basic_code,
+    check_division_code,
     check_implementation_code,
     check_uscc,
 )
@@ -35,6 +36,17 @@ CASE_KINDS = ("immediate", "promised")
 STATUSES = ("draft", "published", "revoked")
 STANDARD_FIELDS = ("name", "basic_code", "type_code", "legal_basis")
 """The four fields that are the same at every level (三级四同)."""
+FIXED_FIELDS = (
+    "implementation_code",
+    "kind",
+    "level",
+    "division",
+    "status",
+    "version",
+    "standard_version",
+)
+"""Never revised: the implementation code identifies the item, kind/level/division place it,
+and status and versions change only through the lifecycle (publish, revise, revoke)."""
 REVISABLE_FIELDS = (
     "name",
     "type_code",
@@ -148,6 +160,24 @@ class Item:
             },
         }
 
+    def revoked_event_data(self, reason: str, standard_revoked: bool) -> dict[str, Any]:
+        """The payload of `item.revoked`: which item stopped, with its four standard fields
+        (三级四同), and whether the provincial standard itself was withdrawn."""
+        return {
+            "basic_code": self.basic_code,
+            "implementation_code": self.implementation_code,
+            "name": self.name,
+            "type_code": self.type_code,
+            "legal_basis": self.legal_basis,
+            "level": self.level,
+            "kind": self.kind,
+            "department": {"code": self.department_code, "name": self.department_name},
+            "version": self.version,
+            "standard_version": self.standard_version,
+            "reason": reason,
+            "standard_revoked": standard_revoked,
+        }
+
 
 @dataclass(frozen=True)
 class GuideMaterial:
@@ -209,24 +239,44 @@ class Guide:
     qa: tuple[Question, ...] = ()
 
     def event_data(self, item: Item) -> dict[str, Any]:
-        """The payload of `guide.published`."""
+        """The payload of `guide.published`: the guide with its item's four standard fields
+        (三级四同), implementing department and time limits, so that a service holding only
+        events can take a case and tell an applicant what to bring, where and when."""
         return {
             "implementation_code": self.implementation_code,
             "basic_code": item.basic_code,
             "name": item.name,
+            "type_code": item.type_code,
+            "legal_basis": item.legal_basis,
+            "level": item.level,
+            "kind": item.kind,
+            "department": {"code": item.department_code, "name": item.department_name},
+            "standard_version": item.standard_version,
             "version": self.version,
             "case_kind": item.case_kind,
             "legal_limit_days": item.legal_limit_days,
             "promised_limit_days": item.promised_limit_days,
             "service_object": list(self.service_object),
+            "acceptance_conditions": self.acceptance_conditions,
+            "process": [
+                {"step": p.step, "description": p.description, "limit_days": p.limit_days}
+                for p in self.process
+            ],
+            "address": item.address,
+            "office_hours": self.office_hours,
+            "consultation_phone": self.consultation_phone,
+            "complaint_phone": self.complaint_phone,
             "materials": [
                 {"name": m.name, "required": m.required, "form": m.form, "copies": m.copies}
                 for m in self.materials
             ],
             "fees": [{"item": f.item, "standard": f.standard} for f in self.fees],
+            "online_url": self.online_url,
+            "mobile_url": self.mobile_url,
             "online_depth": self.online_depth,
             "visits": self.visits,
             "collaborating_departments": list(self.collaborating_departments),
+            "result_type": self.result_type,
             "result_name": self.result_name,
         }
 
@@ -364,6 +414,8 @@ def guide_violations(guide: Guide) -> list[FieldViolation]:
     for index, step in enumerate(guide.process):
         if not step.step.strip():
             bad(f"process.{index}.step", "is required")
+        if step.limit_days < 0:
+            bad(f"process.{index}.limit_days", "must not be negative")
     if guide.version < 1:
         bad("version", "must be at least 1")
     return problems
@@ -384,9 +436,15 @@ def define(item: Item, node_level: str, node_division: str) -> Item:
 def implement(item: Item, standard: Standard | None, node_level: str, node_division: str) -> Item:
     """A city or county implementation of a provincial standard.
 
-    Standard fields left empty are copied from the standard; one given with another value is
-    refused with `FailedPrecondition` naming it. Raises `NotFound` if there is no standard.
+    The request is checked first: every value but the standard fields (`InvalidArgument`
+    naming each bad field, a malformed basic code included). Then the standard: `NotFound` if
+    there is no published one for the basic code. Standard fields left empty are copied from
+    it; one given with another value is refused with `FailedPrecondition` naming it.
     """
+    problems = [v for v in item_violations(item) if v.field not in _COMPARED_WITH_STANDARD]
+    problems += _place_violations(item, node_level, node_division)
+    if problems:
+        raise InvalidArgument(problems)
     if standard is None or standard.status != "published":
         raise NotFound(
             f"no published provincial standard with basic_code {item.basic_code} at this node; "
@@ -399,39 +457,66 @@ def implement(item: Item, standard: Standard | None, node_level: str, node_divis
         legal_basis=item.legal_basis or standard.legal_basis,
         standard_version=standard.version,
     )
-    for name in ("name", "type_code", "legal_basis"):
+    for name in _COMPARED_WITH_STANDARD:
         if getattr(filled, name) != standard.field(name):
             raise FailedPrecondition(
                 f"{name} is a standard field (三级四同): the province defines it as "
                 f"{standard.field(name)!r}; leave it empty or give the same value"
             )
     check_item(filled)
-    _check_place(filled, node_level, node_division)
     return filled
+
+
+_COMPARED_WITH_STANDARD = ("name", "type_code", "legal_basis")
+"""The standard fields an implementation may leave empty (copied from the standard) and must
+otherwise give as the standard has them. The fourth, basic_code, names the standard."""
 
 
 def revise(current: Item, changes: Mapping[str, Any], node_level: str) -> Item:
     """The next version of `current` with `changes` applied.
 
-    Only the province changes standard fields; a city or county attempt is refused with
-    `FailedPrecondition` naming the field. Codes, kind, level and division never change.
+    Refused, in this order: a revoked item (`FailedPrecondition`); fields that are never
+    revised (`InvalidArgument` naming each: the codes, kind, level, division, status and
+    versions); at a city or county, a change to any of the four standard fields
+    (`FailedPrecondition` naming it: only the province defines them). At the province, name,
+    type and legal basis revise the standard; the basic code identifies the standard (and is
+    part of every implementation code), so changing it is `InvalidArgument`: publish the item
+    under the new basic code and revoke this one.
     """
     if current.status == "revoked":
         raise FailedPrecondition(f"item {current.implementation_code} is revoked")
-    unknown = [name for name in changes if name not in REVISABLE_FIELDS]
-    if unknown:
+    fixed = [name for name in changes if name in FIXED_FIELDS]
+    unknown = [
+        name for name in changes if name not in (*FIXED_FIELDS, *STANDARD_FIELDS, *REVISABLE_FIELDS)
+    ]
+    if fixed or unknown:
         raise InvalidArgument(
-            FieldViolation(name, "cannot be revised (codes, kind, level and division are fixed)")
-            for name in unknown
+            [
+                *(
+                    FieldViolation(
+                        name,
+                        "cannot be revised (the implementation code, kind, level and division "
+                        "are fixed; status and versions follow the lifecycle)",
+                    )
+                    for name in fixed
+                ),
+                *(FieldViolation(name, "is not a field of an item") for name in unknown),
+            ]
         )
+    changed = {k: v for k, v in changes.items() if getattr(current, k) != v}
     if node_level != "province":
         for name in STANDARD_FIELDS:
-            if name in changes and changes[name] != getattr(current, name):
+            if name in changed:
                 raise FailedPrecondition(
                     f"{name} is a standard field (三级四同): only the province node defines "
                     f"it; this node is {node_level}"
                 )
-    changed = {k: v for k, v in changes.items() if getattr(current, k) != v}
+    if "basic_code" in changed:
+        raise InvalidArgument.single(
+            "basic_code",
+            "identifies the provincial standard and is part of the implementation code, so it "
+            "is never revised: publish the item under the new basic code and revoke this one",
+        )
     if not changed:
         raise FailedPrecondition("nothing to revise: every given field has its current value")
     revised = replace(current, **changed, version=current.version + 1)
@@ -483,6 +568,12 @@ def changed_fields(old: Item, new: Item) -> list[str]:
 
 
 def _check_place(item: Item, node_level: str, node_division: str) -> None:
+    problems = _place_violations(item, node_level, node_division)
+    if problems:
+        raise InvalidArgument(problems)
+
+
+def _place_violations(item: Item, node_level: str, node_division: str) -> list[FieldViolation]:
     problems = []
     if item.level != node_level:
         problems.append(FieldViolation("level", f"must be {node_level}, the level of this node"))
@@ -490,8 +581,7 @@ def _check_place(item: Item, node_level: str, node_division: str) -> None:
         problems.append(
             FieldViolation("division", f"must be {node_division}, the division of this node")
         )
-    if problems:
-        raise InvalidArgument(problems)
+    return problems
 
 
 # -- search ---------------------------------------------------------------------------------
@@ -512,8 +602,83 @@ def search_text(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class Filters:
+    """Which items a search, a listing or a conformance check covers; "" matches any."""
+
+    department_code: str = ""
+    type_code: str = ""
+    level: str = ""
+    division: str = ""
+    kind: str = ""
+    status: str = ""
+
+
+def parse_filters(
+    *,
+    department_code: str = "",
+    type_code: str = "",
+    level: str = "",
+    division: str = "",
+    kind: str = "",
+    status: str = "",
+) -> Filters:
+    """Validate filters as a caller gave them; raise `InvalidArgument` naming every bad one.
+
+    The one check of filters for every call that takes them (`SearchItems`, `ListItems`,
+    `CheckConformance`, the CLI), so that a mistyped filter is refused, never taken for a
+    filter that matches nothing. Values are stripped; a department code is upper-cased.
+    `status` is draft, published or revoked ("" or "any": every status).
+    """
+    filters, problems = _filters(
+        department_code=department_code,
+        type_code=type_code,
+        level=level,
+        division=division,
+        kind=kind,
+        status=status,
+    )
+    if problems:
+        raise InvalidArgument(problems)
+    return filters
+
+
+def _filters(
+    *, department_code: str, type_code: str, level: str, division: str, kind: str, status: str
+) -> tuple[Filters, list[FieldViolation]]:
+    problems = []
+    department_code, type_code, level = department_code.strip(), type_code.strip(), level.strip()
+    division, kind, status = division.strip(), kind.strip(), status.strip()
+    if department_code:
+        try:
+            department_code = check_uscc(department_code).value
+        except IdentifierError as exc:
+            problems.append(FieldViolation("department_code", exc.reason))
+    if type_code and type_code not in ITEM_TYPES:
+        problems.append(
+            FieldViolation(
+                "type_code", f"must be a national item type code ({', '.join(ITEM_TYPES)})"
+            )
+        )
+    if level and level not in LEVELS:
+        problems.append(FieldViolation("level", f"must be one of {', '.join(LEVELS)}"))
+    if division:
+        try:
+            check_division_code(division)
+        except IdentifierError as exc:
+            problems.append(FieldViolation("division", exc.reason))
+    if kind and kind not in KINDS:
+        problems.append(FieldViolation("kind", f"must be one of {', '.join(KINDS)}"))
+    if status and status not in (*STATUSES, "any"):
+        problems.append(FieldViolation("status", "must be draft, published, revoked or any"))
+    filters = Filters(
+        department_code, type_code, level, division, kind, "" if status == "any" else status
+    )
+    return filters, problems
+
+
+@dataclass(frozen=True)
 class Query:
-    """A catalog search: free text and filters, paged by implementation code."""
+    """A catalog search: free text and filters, paged in catalog order."""
 
     text: str = ""
     department_code: str = ""
@@ -523,8 +688,20 @@ class Query:
     kind: str = ""
     status: str = "published"
     page_size: int = 20
-    after: str = ""  # implementation code of the last item of the previous page
+    after: str = ""  # the page token: position of the last item of the previous page
     tokens: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def of(cls, filters: Filters, **more: Any) -> Query:
+        return cls(
+            department_code=filters.department_code,
+            type_code=filters.type_code,
+            level=filters.level,
+            division=filters.division,
+            kind=filters.kind,
+            status=filters.status,
+            **more,
+        )
 
 
 MAX_PAGE = 200
@@ -542,40 +719,29 @@ def parse_query(
     page_size: int = 0,
     page_token: str = "",
 ) -> Query:
-    """Validate a search request; raise `InvalidArgument` naming every bad field."""
-    problems = []
-    text = text.strip()
-    if len(text) > 100:
-        problems.append(FieldViolation("text", "must be at most 100 characters"))
-    if type_code and type_code not in ITEM_TYPES:
-        problems.append(FieldViolation("type_code", "is not a national item type code"))
-    if level and level not in LEVELS:
-        problems.append(FieldViolation("level", f"must be one of {', '.join(LEVELS)}"))
-    if kind and kind not in KINDS:
-        problems.append(FieldViolation("kind", f"must be one of {', '.join(KINDS)}"))
-    if status and status not in (*STATUSES, "any"):
-        problems.append(FieldViolation("status", "must be draft, published, revoked or any"))
-    if not 0 <= page_size <= MAX_PAGE:
-        problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
-    if division and not (division.isdigit() and len(division) == 6):
-        problems.append(FieldViolation("division", "must be a 6-digit division code"))
-    tokens = tuple(search_tokens(text))
-    if text and not tokens:
-        problems.append(FieldViolation("text", "has no letters, digits or Chinese characters"))
-    if problems:
-        raise InvalidArgument(problems)
-    return Query(
-        text=text,
+    """Validate a search request; raise `InvalidArgument` naming every bad field (the
+    filters are checked as `parse_filters` checks them)."""
+    filters, problems = _filters(
         department_code=department_code,
         type_code=type_code,
         level=level,
         division=division,
         kind=kind,
-        status="" if status == "any" else status,
-        page_size=page_size or 20,
-        after=page_token,
-        tokens=tokens,
+        status=status,
     )
+    text = text.strip()
+    if len(text) > 100:
+        problems.append(FieldViolation("text", "must be at most 100 characters"))
+    tokens = tuple(search_tokens(text))
+    if text and not tokens:
+        problems.append(FieldViolation("text", "has no letters, digits or Chinese characters"))
+    if not 0 <= page_size <= MAX_PAGE:
+        problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
+    if page_token and not (page_token.isascii() and page_token.isdigit()):
+        problems.append(FieldViolation("page_token", "is not a token this API returned"))
+    if problems:
+        raise InvalidArgument(problems)
+    return Query.of(filters, text=text, page_size=page_size or 20, after=page_token, tokens=tokens)
 
 
 def looks_like_code(text: str) -> bool:

@@ -4,7 +4,8 @@ Import semantics: every line is validated; good records are written in batches, 
 in one transaction (an item is never half-written: its row, history, search entry, events
 and deviations commit together); bad ones are reported with their line number and reason and
 skipped. Unchanged records are left alone, so importing the same file twice changes nothing
-and publishes nothing.
+and publishes nothing. A file that cannot be read from some line on (a truncated .gz) is
+imported up to that line and the report says where and why it stopped (`stopped`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from services.catalog.domain import Item
-from services.catalog.records import Line, Writer, read
+from services.catalog.records import FileError, Line, Writer, inspect, read
 from services.catalog.store import BatchResult, CatalogStore, Prepared, prepare
 
 BATCH = 1000
@@ -39,6 +40,14 @@ class ImportReport:
     seconds: float = 0.0
     rejected: list[tuple[int, str, str]] = field(default_factory=list)
     by_record: dict[str, int] = field(default_factory=dict)
+    stopped: str = ""
+    """Why reading stopped before the end of the file (the lines before it were imported);
+    "" when the whole file was read."""
+
+    @property
+    def items(self) -> int:
+        """Item records read and accepted (created, updated or unchanged)."""
+        return self.by_record.get("item", 0)
 
     @property
     def imported(self) -> int:
@@ -80,16 +89,19 @@ def import_lines(
             batch.clear()
 
     with collector_paused():
-        for line in lines:
-            report.lines += 1
-            if line.error is not None:
-                report.rejected.append((line.number, line.error.field, line.error.reason))
-                if progress:
-                    progress(1)
-                continue
-            batch.append(line)
-            if len(batch) >= BATCH:
-                flush()
+        try:
+            for line in lines:
+                report.lines += 1
+                if line.error is not None:
+                    report.rejected.append((line.number, line.error.field, line.error.reason))
+                    if progress:
+                        progress(1)
+                    continue
+                batch.append(line)
+                if len(batch) >= BATCH:
+                    flush()
+        except FileError as exc:
+            report.stopped = str(exc)  # every whole line read before it is still imported
         flush()
     report.rejected.sort()
     report.seconds = time.perf_counter() - started
@@ -119,18 +131,24 @@ def import_file(
     store: CatalogStore,
     path: Path,
     *,
+    encoding: str | None = None,
     progress: Progress | None = None,
     parallel: bool | None = None,
 ) -> ImportReport:
-    """Import a catalog file. With `parallel` (default: for files over 4 MB on a machine with
-    two or more cores) a reader process parses, validates and prepares the rows while this
-    process writes them: on two cores that is the difference between waiting for Python and
-    waiting for the database."""
+    """Import a catalog file. `encoding` is utf-8 or gb18030 (default: `records.inspect`
+    decides, raising `FileError` before anything is imported if the file is neither). A file
+    damaged part-way is imported up to the damage (`ImportReport.stopped`).
+
+    With `parallel` (default: for files over 4 MB on a machine with two or more cores) a
+    reader process parses, validates and prepares the rows while this process writes them: on
+    two cores that is the difference between waiting for Python and waiting for the
+    database."""
+    encoding = encoding or inspect(path).encoding
     if parallel is None:
         parallel = path.stat().st_size > PARALLEL_BYTES and (os.cpu_count() or 1) > 1
     if not parallel:
-        return import_lines(store, read(path), progress=progress)
-    lines = _prepared_in_background(("file", str(path)), store.node.code)
+        return import_lines(store, read(path, encoding), progress=progress)
+    lines = _prepared_in_background(("file", str(path), encoding), store.node.code)
     return import_lines(store, lines, progress=progress)
 
 
@@ -155,6 +173,8 @@ def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iter
             batch = queue.get()
             if batch is None:
                 break
+            if isinstance(batch, FileError):
+                raise batch
             if isinstance(batch, str):
                 raise RuntimeError(f"reading {source[1]} failed: {batch}")
             for number, record, error, packed in batch:
@@ -168,7 +188,7 @@ def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iter
 
 def _lines_of(source: tuple[Any, ...]) -> Iterator[Line]:
     if source[0] == "file":
-        yield from read(Path(source[1]))
+        yield from read(Path(source[1]), source[2])
         return
     from services.catalog.generator import generate
 
@@ -179,10 +199,11 @@ def _lines_of(source: tuple[Any, ...]) -> Iterator[Line]:
 
 def _prepare_batches(source: tuple[Any, ...], node_division: str, queue: Any) -> None:
     """The reader process: read (or generate) and prepare every line, in batches, then
-    None; a failure is sent as its message."""
+    None. A file that stops being readable sends the lines before and then its `FileError`;
+    any other failure is sent as its message."""
     gc.disable()  # a short-lived process that makes no cycles (see collector_paused)
+    batch: list[tuple[Any, ...]] = []
     try:
-        batch: list[tuple[Any, ...]] = []
         for line in _lines_of(source):
             if isinstance(line.record, Item):
                 # Items travel as plain tuples; unpickling dataclasses is slow.
@@ -196,6 +217,10 @@ def _prepare_batches(source: tuple[Any, ...], node_division: str, queue: Any) ->
         if batch:
             queue.put(batch)
         queue.put(None)
+    except FileError as exc:
+        if batch:
+            queue.put(batch)
+        queue.put(exc)
     except Exception as exc:  # reported to, and raised in, the importing process
         queue.put(f"{type(exc).__name__}: {exc}")
 

@@ -9,14 +9,21 @@ JSON Lines: one JSON object per line. CSV: a header row naming the columns below
 order, unknown columns ignored); list-valued fields (`materials`, `fees`, `process`, ...) hold
 JSON in their cell; booleans are `true`/`false`; an empty cell is the default. Files ending in
 `.gz` are gzip-compressed.
+
+Encoding: UTF-8 (a byte-order mark is allowed, as Excel writes one). A file that is not UTF-8
+but is GB18030 (which includes GBK and GB2312, what department systems on Chinese Windows
+write) is read as GB18030; `inspect` decides, from the whole file, before anything is read. A
+file that is neither is refused, naming its first bad line. Files are always written as UTF-8.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +129,22 @@ class Line:
 # -- reading -------------------------------------------------------------------------------
 
 
+class FileError(ValueError):
+    """A catalog file that cannot be read as a whole, or from some line on: an encoding that
+    is neither UTF-8 nor GB18030, or gzip data that is truncated or damaged. The message names
+    the file, says what is wrong and where."""
+
+
+ENCODINGS = ("utf-8", "gb18030")
+"""What `inspect` recognises, in the order it tries them."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    encoding: str  # one of ENCODINGS
+    lines: int  # physical lines that could be read (a damaged .gz stops the count)
+
+
 def file_format(path: Path) -> str:
     name = path.name.removesuffix(".gz")
     if name.endswith((".jsonl", ".ndjson", ".json")):
@@ -131,17 +154,134 @@ def file_format(path: Path) -> str:
     raise ValueError(f"{path}: the file name must end in .jsonl or .csv (optionally .gz)")
 
 
-def open_text(path: Path, mode: str = "r") -> IO[str]:
+def open_text(path: Path, mode: str = "r", encoding: str = "utf-8") -> IO[str]:
+    """A catalog file as text; reading "utf-8" drops a byte-order mark if there is one."""
+    if mode == "r" and encoding == "utf-8":
+        encoding = "utf-8-sig"
     if path.name.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8", newline="")
-    return open(path, mode, encoding="utf-8", newline="")
+        return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding=encoding, newline="")
+    return open(path, mode, encoding=encoding, newline="")
 
 
-def read(path: Path) -> Iterator[Line]:
-    """Every line of a catalog file as a record or an error; never raises for a bad line."""
+def inspect(path: Path, encoding: str | None = None) -> FileInfo:
+    """Which encoding the file is in, and how many lines it has: UTF-8 if all of it decodes
+    as UTF-8 (one pass, the usual case); else GB18030 if all of it decodes as that and it does
+    not look like UTF-8 with a few damaged bytes (fewer bad sequences than good non-ASCII
+    characters). Raises `FileError` naming the first line that is not UTF-8 otherwise. With
+    `encoding` given, checks that the whole file is in it. A damaged .gz is inspected as far
+    as it can be read; `read` reports the damage when it gets there."""
+    if encoding is not None:
+        found = _scan(path, encoding)
+        if found.bad_line is not None:
+            raise FileError(
+                f"{path}: line {found.bad_line} is not {encoding.upper()} ({found.bad_byte})"
+            )
+        return FileInfo(encoding, found.lines)
+    utf8 = _scan(path, "utf-8")
+    if utf8.bad_line is None:
+        return FileInfo("utf-8", utf8.lines)
+    gb18030 = _scan(path, "gb18030")
+    mostly_utf8 = _scan(path, "utf-8", count_bad=True)
+    if mostly_utf8.bad < mostly_utf8.good_non_ascii:
+        raise FileError(
+            f"{path}: line {utf8.bad_line} is not valid UTF-8 ({utf8.bad_byte}), though most "
+            "of the file is: the file is damaged; fix or export it again"
+        )
+    if gb18030.bad_line is None:
+        return FileInfo("gb18030", gb18030.lines)
+    raise FileError(
+        f"{path}: line {utf8.bad_line} is neither UTF-8 nor GB18030 ({utf8.bad_byte}): save "
+        "the file as UTF-8 and import it again"
+    )
+
+
+@dataclass
+class _Scan:
+    lines: int = 0
+    bad_line: int | None = None  # the first line that does not decode (strict scans)
+    bad_byte: str = ""
+    bad: int = 0  # sequences that do not decode (count_bad scans)
+    good_non_ascii: int = 0  # characters beyond ASCII that do (count_bad scans)
+
+
+_CHUNK = 1 << 20
+
+
+def _scan(path: Path, encoding: str, *, count_bad: bool = False) -> _Scan:
+    """Decode the whole file with `encoding`, counting lines: up to the first byte that does
+    not decode, or (`count_bad`) to the end, counting what does not. A damaged .gz is scanned
+    as far as it yields data."""
+    found = _Scan()
+    decoder = codecs.getincrementaldecoder(encoding)("replace" if count_bad else "strict")
+    newlines, ends_with_newline, seen = 0, True, False
+    opener: Any = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(_CHUNK), b""):
+                try:
+                    text = decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    return _bad(found, exc, newlines)
+                if count_bad and not chunk.isascii():
+                    bad = text.count("\ufffd")
+                    found.bad += bad
+                    found.good_non_ascii += len(text) - len(text.encode("ascii", "ignore")) - bad
+                newlines += chunk.count(b"\n")
+                ends_with_newline = chunk.endswith(b"\n")
+                seen = True
+            try:
+                found.bad += decoder.decode(b"", final=True).count("\ufffd")
+            except UnicodeDecodeError as exc:
+                return _bad(found, exc, newlines)
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        pass  # a damaged .gz: `read` says so when it gets there
+    found.lines = newlines + (0 if ends_with_newline or not seen else 1)
+    return found
+
+
+def _bad(found: _Scan, exc: UnicodeDecodeError, newlines: int) -> _Scan:
+    # exc.object is what the decoder held: an incomplete sequence carried over from the chunk
+    # before (never a newline, which is complete by itself) and this chunk.
+    found.bad_line = newlines + exc.object[: exc.start].count(b"\n") + 1
+    found.bad_byte = f"byte 0x{exc.object[exc.start]:02x}"
+    return found
+
+
+def read(path: Path, encoding: str | None = None) -> Iterator[Line]:
+    """Every line of a catalog file as a record or an error; never raises for a bad line.
+
+    `encoding` is one of ENCODINGS (default: what `inspect` finds, which raises `FileError`
+    if it is neither). Raises `FileError` where the file itself stops being readable (gzip
+    data truncated or damaged), after yielding every line before that point."""
     fmt = file_format(path)
-    with open_text(path) as handle:
-        yield from (read_jsonl(handle) if fmt == "jsonl" else read_csv(handle))
+    encoding = encoding or inspect(path).encoding
+    last = 0
+    try:
+        with open_text(path, encoding=encoding) as handle:
+            for line in read_jsonl(handle) if fmt == "jsonl" else read_csv(handle):
+                last = line.number
+                yield line
+    except EOFError:
+        what = "the compressed data ends early: the file is truncated"
+        raise FileError(_stopped(path, last, what)) from None
+    except gzip.BadGzipFile as exc:
+        what = f"it is not valid gzip data ({exc})"
+        raise FileError(_stopped(path, last, what)) from None
+    except zlib.error as exc:
+        what = f"the compressed data is damaged ({exc})"
+        raise FileError(_stopped(path, last, what)) from None
+    except UnicodeDecodeError as exc:
+        what = f"the text is not {encoding.upper()} ({exc.reason})"
+        # `inspect` stops at a gzip error; reading line by line meets what a damaged stream
+        # decompressed to before that error.
+        if path.name.endswith(".gz"):
+            what += ": the compressed data is probably damaged"
+        raise FileError(_stopped(path, last, what)) from None
+
+
+def _stopped(path: Path, last: int, what: str) -> str:
+    where = f"after line {last}" if last else "before its first line"
+    return f"{path}: reading stopped {where}: {what}"
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[Line]:

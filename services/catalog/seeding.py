@@ -11,6 +11,10 @@ from services.catalog.store import CatalogStore
 SEED_NUMBER = 2017
 """The generator seed of `GOVNET_SEED=province` (the year of the seed article)."""
 
+GENERATED = {"province": ("province", SEED_NUMBER)}
+"""Seeds that are synthetic catalogs: seed name -> (generator scale, generator seed number).
+`province` is the seed article's scale: about 160,000 records."""
+
 
 def seed_records(seed: str, store: CatalogStore) -> tuple[Iterable[Record], int]:
     """The records of a seed and how many there are (for a progress bar)."""
@@ -19,11 +23,12 @@ def seed_records(seed: str, store: CatalogStore) -> tuple[Iterable[Record], int]
 
         records = sample_records(store.node)
         return records, len(records)
-    if seed == "province":
+    if seed in GENERATED:
         from services.catalog.generator import expected_counts, generate
 
-        total = sum(n for k, n in expected_counts("province").items() if k != "deviations")
-        return generate("province", SEED_NUMBER), total
+        scale, number = GENERATED[seed]
+        total = sum(n for k, n in expected_counts(scale).items() if k != "deviations")
+        return generate(scale, number), total
     raise ValueError(f"unknown seed {seed!r}")
 
 
@@ -33,8 +38,9 @@ def seed_catalog(
     """Import `seed` if the catalog is empty; None if there was nothing to do."""
     if seed == "none" or store.count():
         return None
-    if seed == "province":  # 160,000 records: generated and prepared in a second process
-        return import_generated(store, "province", SEED_NUMBER, progress=progress)
+    if seed in GENERATED:  # generated and prepared in a second process while this one writes
+        scale, number = GENERATED[seed]
+        return import_generated(store, scale, number, progress=progress)
     records, _ = seed_records(seed, store)
     lines = (Line(number, record) for number, record in enumerate(records, start=1))
     return import_lines(store, lines, progress=progress)

@@ -438,22 +438,25 @@ class CatalogStore:
         return min(doc for _, doc in counts)
 
     def list(
-        self, *, department_code: str = "", type_code: str = "", division: str = "", kind: str = ""
+        self,
+        *,
+        department_code: str = "",
+        type_code: str = "",
+        division: str = "",
+        kind: str = "",
     ) -> Iterator[Item]:
-        """Every item matching the filters, in catalog order, read page by page."""
+        """Every item matching the filters (any status), in catalog order, read page by page.
+        The filters are checked first (`domain.parse_filters`): `InvalidArgument` names each
+        bad one before anything is read."""
+        filters = domain.parse_filters(
+            department_code=department_code, type_code=type_code, division=division, kind=kind
+        )
+        return self._list(filters)
+
+    def _list(self, filters: domain.Filters) -> Iterator[Item]:
         after = ""
         while True:
-            page, token = self.search(
-                Query(
-                    department_code=department_code,
-                    type_code=type_code,
-                    division=division,
-                    kind=kind,
-                    status="",
-                    page_size=500,
-                    after=after,
-                )
-            )
+            page, token = self.search(Query.of(filters, page_size=500, after=after))
             yield from page
             if not token:
                 return
@@ -493,7 +496,11 @@ class CatalogStore:
     def conformance(
         self, *, division: str = "", department_code: str = ""
     ) -> list[DivisionConformance]:
-        """Open deviations from the provincial standards, per division and department."""
+        """Open deviations from the provincial standards, per division and department. The
+        filters are checked first (`domain.parse_filters`): `InvalidArgument` names each bad
+        one, so a mistyped filter is never reported as "nothing to check"."""
+        filters = domain.parse_filters(division=division, department_code=department_code)
+        division, department_code = filters.division, filters.department_code
         checked = (
             select(
                 items.c.division,
@@ -653,7 +660,7 @@ class CatalogStore:
                     standard_revoked = True
             tx.emit(
                 names.ITEM_REVOKED,
-                _revoked_event(revoked, reason, standard_revoked),
+                revoked.revoked_event_data(reason, standard_revoked),
                 subject=revoked.implementation_code,
             )
         return revoked
@@ -875,7 +882,7 @@ class CatalogStore:
                     events.append(
                         (
                             names.ITEM_REVOKED,
-                            _revoked_event(revised, "import", False),
+                            revised.revoked_event_data("import", False),
                             revised.implementation_code,
                         )
                     )
@@ -1225,7 +1232,7 @@ class CatalogStore:
             self._replace(tx, current, revoked, "revoked", ["status"], reason)
             tx.emit(
                 names.ITEM_REVOKED,
-                _revoked_event(revoked, reason, False),
+                revoked.revoked_event_data(reason, False),
                 subject=revoked.implementation_code,
             )
             count += 1
@@ -1298,11 +1305,8 @@ class CatalogStore:
 
 
 def _page_position(token: str) -> int:
-    if not token:
-        return 0
-    if not token.isdigit():
-        raise InvalidArgument.single("page_token", "is not a token this API returned")
-    return int(token)
+    """The position a page token stands for (tokens are checked by `domain.parse_query`)."""
+    return int(token) if token else 0
 
 
 def division_name(code: str) -> str:
@@ -1490,16 +1494,3 @@ def standards_route(event: Event) -> tuple[str, ...]:
     if event.type in _STANDARD_EVENTS and event.data.get("level") == "province":
         return (names.STANDARDS_EXCHANGE,)
     return ()
-
-
-def _revoked_event(item: Item, reason: str, standard_revoked: bool) -> dict[str, Any]:
-    return {
-        "basic_code": item.basic_code,
-        "implementation_code": item.implementation_code,
-        "name": item.name,
-        "level": item.level,
-        "department": {"code": item.department_code, "name": item.department_name},
-        "version": item.version,
-        "reason": reason,
-        "standard_revoked": standard_revoked,
-    }

@@ -1,5 +1,6 @@
-"""Catalog at the seed article's scale: import rate and search latency (issue 3 targets:
-import >= 10,000 items/s on SQLite and >= 50 % of the raw rate; search p99 <= 20 ms)."""
+"""Catalog at the seed article's scale: import rate in items/s (and records/s) and search
+latency (issue 3 targets: import >= 10,000 items/s on SQLite and >= 50 % of the raw rate;
+search p99 <= 20 ms)."""
 
 from __future__ import annotations
 
@@ -16,15 +17,26 @@ def imported(tmp_path_factory: pytest.TempPathFactory, report: Report) -> Path:
     workdir = tmp_path_factory.mktemp("catalog")
     result = import_benchmark("province", workdir)
     print(f"\n  import: {result.report.summary()}")
+    raw = f"raw executemany of the same {result.raw_rows:,} rows"
     report.add(
         Figure(
             "catalog import (province scale, SQLite)",
-            f"records/s ({result.records:,} records)",
+            f"items/s ({result.items:,} items)",
+            result.item_rate,
+            "items/s",
+            baseline=result.raw_item_rate,
+            baseline_measure=raw,
+            target=">= 10,000 items/s and >= 50 % of raw",
+        )
+    )
+    report.add(
+        Figure(
+            "catalog import (province scale, SQLite)",
+            f"records/s ({result.records:,} items, departments and guides)",
             result.rate,
             "rec/s",
             baseline=result.raw_rate,
-            baseline_measure=f"raw executemany of the same {result.raw_rows:,} rows",
-            target=">= 10,000/s and >= 50 % of raw",
+            baseline_measure=raw,
         )
     )
     return workdir / "imported.db"

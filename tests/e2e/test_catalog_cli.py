@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from pathlib import Path
 
@@ -90,6 +91,68 @@ def test_an_export_imports_into_an_empty_node(tmp_path: Path, env: dict[str, str
     other = dict(env, GOVNET_VAR=str(tmp_path / "other"))
     reimported = govnet("catalog", "import", str(exported), env=other)
     assert ": 1677 created, 0 updated, 0 unchanged, 0 rejected;" in reimported.stdout
+
+
+def test_a_gbk_csv_from_a_department_system_is_read_as_gb18030(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    source = tmp_path / "small.csv"
+    govnet("catalog", "generate", "--scale", "small", "--out", str(source), env=env)
+    gbk = tmp_path / "department-export.csv"
+    gbk.write_bytes(source.read_text(encoding="utf-8").encode("gbk"))
+    result = govnet("catalog", "import", str(gbk), env=env)
+    assert result.returncode == 0, result.stderr
+    first, summary = result.stdout.strip().splitlines()
+    assert first == f"{gbk} is not UTF-8: reading it as GB18030"
+    assert ": 1677 created, 0 updated, 0 unchanged, 0 rejected;" in summary
+    # The names arrived as Chinese, not mojibake: the UTF-8 original changes nothing.
+    again = govnet("catalog", "import", str(source), env=env)
+    assert ": 0 created, 0 updated, 1677 unchanged, 0 rejected;" in again.stdout
+
+
+def test_a_file_neither_utf8_nor_gb18030_is_refused_in_one_line(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    source = tmp_path / "small.jsonl"
+    govnet("catalog", "generate", "--scale", "small", "--out", str(source), env=env)
+    lines = source.read_bytes().splitlines(keepends=True)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"".join([*lines[:2], b"\xff\xfe\xfd\n", *lines[2:]]))
+    result = govnet("catalog", "import", str(bad), env=env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.strip() == (
+        f"govnet: {bad}: line 3 is not valid UTF-8 (byte 0xff), though most of the file is: "
+        "the file is damaged; fix or export it again"
+    )
+    exported = tmp_path / "export.jsonl"
+    listed = govnet("catalog", "export", "--out", str(exported), env=env)
+    assert listed.stdout.strip() == f"wrote 0 records to {exported}"  # nothing was imported
+
+
+def test_a_truncated_gz_keeps_its_whole_lines_and_names_the_file_and_the_damage(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    source = tmp_path / "small.jsonl"
+    govnet("catalog", "generate", "--scale", "small", "--out", str(source), env=env)
+    packed = gzip.compress(source.read_bytes())
+    truncated = tmp_path / "small.jsonl.gz"
+    truncated.write_bytes(packed[: len(packed) // 2])
+    result = govnet("catalog", "import", str(truncated), env=env)
+    assert result.returncode == 1
+    assert "Aborted!" not in result.stderr
+    assert "Traceback" not in result.stderr
+    read = int(result.stdout.split(" lines in ")[0])
+    assert 0 < read < 1677
+    assert f": {read} created, 0 updated, 0 unchanged, 0 rejected;" in result.stdout
+    assert result.stderr.strip() == (
+        f"govnet: {truncated}: reading stopped after line {read}: the compressed data ends "
+        "early: the file is truncated; the lines before it were imported"
+    )
+    # What was imported is exactly those lines, each whole: the export gives them back.
+    exported = tmp_path / "export.jsonl"
+    govnet("catalog", "export", "--out", str(exported), env=env)
+    whole_lines = source.read_text(encoding="utf-8").splitlines()[:read]
+    assert sorted(exported.read_text(encoding="utf-8").splitlines()) == sorted(whole_lines)
 
 
 @pytest.mark.parametrize(

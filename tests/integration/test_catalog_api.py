@@ -121,6 +121,35 @@ def test_a_local_change_to_a_standard_field_is_failed_precondition_naming_it(api
     )
 
 
+@pytest.mark.parametrize(
+    ("basic_code", "reason"),
+    [("", "must be 12 characters, got 0"), ("01123001000", "must be 12 characters, got 11")],
+)
+def test_a_missing_or_malformed_basic_code_is_invalid_argument_not_not_found(
+    api: Any, basic_code: str, reason: str
+) -> None:
+    bare = replace(LOCAL[4], basic_code=basic_code, name="", type_code="", legal_basis="")
+    error = refused(api.PublishItem, pb.PublishItemRequest(item=item_to_proto(bare)))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(error)["basic_code"] == reason
+
+
+def test_revising_the_basic_code_at_a_county_is_failed_precondition_naming_it(api: Any) -> None:
+    error = refused(
+        api.ReviseItem,
+        pb.ReviseItemRequest(
+            implementation_code=LOCAL[0].implementation_code,
+            item=pb.Item(basic_code="011230020000"),
+            update_paths=["basic_code"],
+        ),
+    )
+    assert (error.code(), error.details()) == (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "basic_code is a standard field (三级四同): only the province node defines it; "
+        "this node is county",
+    )
+
+
 def test_bad_values_are_invalid_argument_listing_every_field(api: Any) -> None:
     bad = item_to_proto(
         replace(
@@ -163,17 +192,27 @@ def test_revising_keeps_every_version(api: Any, amqp_uri: str) -> None:
     assert error.details().startswith("update_paths: division is not a revisable field")
 
 
-def test_revoking_needs_a_reason(api: Any) -> None:
+def test_revoking_needs_a_reason_and_announces_the_standard_fields(api: Any, amqp_uri: str) -> None:
     code = LOCAL[2].implementation_code
     error = refused(api.RevokeItem, pb.RevokeItemRequest(implementation_code=code))
     assert (error.code(), error.details()) == (
         grpc.StatusCode.INVALID_ARGUMENT,
         "reason: is required: say why the item is revoked",
     )
-    revoked = api.RevokeItem(
-        pb.RevokeItemRequest(implementation_code=code, reason="改由市级实施"), timeout=10
-    )
+    with tap(amqp_uri, "catalog.events", "item.revoked") as events:
+        revoked = api.RevokeItem(
+            pb.RevokeItemRequest(implementation_code=code, reason="改由市级实施"), timeout=10
+        )
+        [message] = events.take(1)
     assert (revoked.status, revoked.version) == (pb.ITEM_STATUS_REVOKED, 2)
+    data = json.loads(message.body)["data"]
+    assert {k: data[k] for k in ("basic_code", "name", "type_code", "legal_basis", "reason")} == {
+        "basic_code": LOCAL[2].basic_code,
+        "name": LOCAL[2].name,
+        "type_code": LOCAL[2].type_code,
+        "legal_basis": LOCAL[2].legal_basis,
+        "reason": "改由市级实施",
+    }
     assert (
         api.SearchItems(pb.SearchItemsRequest(text="建筑业", division="320102"), timeout=10).items
         == []
@@ -194,7 +233,72 @@ def test_search_by_part_of_a_name_and_filters(api: Any) -> None:
     assert [i.implementation_code for i in streamed] == [p.implementation_code for p in PROVINCIAL]
 
 
-def test_a_guide_is_published_and_served(api: Any) -> None:
+TYPE_CODES = "01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20"
+
+
+@pytest.mark.parametrize(
+    ("call", "request_", "expected"),
+    [
+        (
+            "ListItems",
+            pb.ListItemsRequest(type_code="99"),
+            {"type_code": f"must be a national item type code ({TYPE_CODES})"},
+        ),
+        (
+            "ListItems",
+            pb.ListItemsRequest(division="abc", department_code="玄武区市场监督管理局"),
+            {
+                "division": "must be 6 digits, got 3 characters",
+                "department_code": "must be 18 characters, got 10",
+            },
+        ),
+        (
+            "ListItems",
+            pb.ListItemsRequest(kind="service"),
+            {"kind": "must be one of power, convenience"},
+        ),
+        (
+            "SearchItems",
+            pb.SearchItemsRequest(text="许可", department_code="11320102767342276A"),
+            {"department_code": "check character is A, expected U"},
+        ),
+        (
+            "SearchItems",
+            pb.SearchItemsRequest(division="3201O2", status="gone"),
+            {
+                "division": "must be 6 digits, got '3201O2'",
+                "status": "must be draft, published, revoked or any",
+            },
+        ),
+        (
+            "CheckConformance",
+            pb.CheckConformanceRequest(division="abc"),
+            {"division": "must be 6 digits, got 3 characters"},
+        ),
+        (
+            "CheckConformance",
+            pb.CheckConformanceRequest(department_code="1132010276734227"),
+            {"department_code": "must be 18 characters, got 16"},
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_a_bad_filter_is_invalid_argument_naming_it_on_every_call(
+    api: Any, call: str, request_: Any, expected: dict[str, str]
+) -> None:
+    method = getattr(api, call)
+
+    def answer() -> Any:
+        found = method(request_, timeout=10)
+        return list(found) if call == "ListItems" else found  # a stream fails on reading
+
+    with pytest.raises(grpc.RpcError) as caught:
+        answer()
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(caught.value) == expected
+
+
+def test_a_guide_is_published_with_its_standard_fields_and_served(api: Any, amqp_uri: str) -> None:
     code = LOCAL[0].implementation_code
     error = refused(api.GetGuide, pb.GetGuideRequest(code=code))
     assert error.code() == grpc.StatusCode.NOT_FOUND
@@ -208,8 +312,22 @@ def test_a_guide_is_published_and_served(api: Any) -> None:
         result_type="证照",
         result_name="食品经营许可证",
     )
-    published = api.PublishGuide(pb.PublishGuideRequest(guide=guide), timeout=10)
+    with tap(amqp_uri, "catalog.events", "guide.published") as events:
+        published = api.PublishGuide(pb.PublishGuideRequest(guide=guide), timeout=10)
+        [message] = events.take(1)
     assert (published.version, published.item.name) == (1, "食品经营许可")
+    data = json.loads(message.body)["data"]
+    assert {
+        k: data[k]
+        for k in ("name", "basic_code", "type_code", "legal_basis", "level", "department")
+    } == {
+        "name": "食品经营许可",
+        "basic_code": LOCAL[0].basic_code,
+        "type_code": "01",
+        "legal_basis": LOCAL[0].legal_basis,
+        "level": "county",
+        "department": {"code": LOCAL[0].department_code, "name": "玄武区市场监督管理局"},
+    }
     served = api.GetGuide(pb.GetGuideRequest(code=code), timeout=10)
     assert (served.result_name, [m.name for m in served.materials]) == (
         "食品经营许可证",
@@ -298,7 +416,17 @@ def test_the_search_and_conformance_commands_read_the_running_node(node: Setting
     refused = govnet("catalog", "search", "许可", "--type", "77", env=env)
     assert refused.returncode == 2
     assert refused.stdout.strip() == (
-        "govnet catalog search: type_code: is not a national item type code"
+        f"govnet catalog search: type_code: must be a national item type code ({TYPE_CODES})"
+    )
+    refused = govnet("catalog", "search", "许可", "--department", "玄武区市场监督管理局", env=env)
+    assert refused.returncode == 2
+    assert refused.stdout.strip() == (
+        "govnet catalog search: department_code: must be 18 characters, got 10"
+    )
+    refused = govnet("catalog", "conformance", "--division", "abc", env=env)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.strip() == (
+        "govnet catalog conformance: division: must be 6 digits, got 3 characters"
     )
     report = govnet("catalog", "conformance", "--division", "320102", "--json", env=env)
     assert report.returncode == 0, report.stderr

@@ -3,6 +3,7 @@ standards from the province, search, import and export, conformance."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -16,13 +17,18 @@ from sqlalchemy import select
 from services.catalog import domain
 from services.catalog.domain import Guide, GuideMaterial, Item
 from services.catalog.importer import export_file, import_file, import_lines
-from services.catalog.records import Line, Writer, read
+from services.catalog.records import FileError, Line, Writer, inspect, read
 from services.catalog.sample import sample_items, sample_records
 from services.catalog.store import CatalogStore
 from services.contract import names
 from services.contract.envelope import Event, Source, decode, new_event
 from services.contract.schemas import default_registry
-from services.platform.errors import AlreadyExists, FailedPrecondition, NotFound
+from services.platform.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 from services.platform.node import division
 from services.platform.store import Database
 
@@ -189,6 +195,39 @@ class CatalogSuite:
             county.revise(code, {"legal_basis": "本区规定"})
         assert county.get(code).version == 1
 
+    def test_a_county_revision_of_the_basic_code_is_refused_naming_it(
+        self, county: CatalogStore
+    ) -> None:
+        code = sample_items(XUANWU)[0].implementation_code
+        with pytest.raises(FailedPrecondition) as info:
+            county.revise(code, {"basic_code": "011230020000"})
+        assert str(info.value) == (
+            "basic_code is a standard field (三级四同): only the province node defines it; "
+            "this node is county"
+        )
+        assert county.get(code).version == 1
+
+    def test_the_province_never_revises_a_basic_code(self, province: CatalogStore) -> None:
+        code = sample_items(PROVINCE)[0].implementation_code
+        with pytest.raises(InvalidArgument) as info:
+            province.revise(code, {"basic_code": "011230020000"})
+        assert str(info.value) == (
+            "basic_code: identifies the provincial standard and is part of the implementation "
+            "code, so it is never revised: publish the item under the new basic code and "
+            "revoke this one"
+        )
+        assert (province.get(code).version, province.standard("011230010000").version) == (1, 1)
+
+    @pytest.mark.parametrize("basic_code", ["", "0112300100"])
+    def test_a_county_implementation_with_a_malformed_basic_code_is_invalid(
+        self, county: CatalogStore, basic_code: str
+    ) -> None:
+        bare = replace(sample_items(XUANWU)[0], basic_code=basic_code, name="", legal_basis="")
+        with pytest.raises(InvalidArgument) as info:
+            county.publish(replace(bare, type_code=""))
+        assert info.value.violations[0].field == "basic_code"
+        assert info.value.violations[0].reason.startswith("must be 12 characters, got ")
+
     def test_items_of_other_divisions_are_read_only_here(self, county: CatalogStore) -> None:
         provincial = sample_items(PROVINCE)[0].implementation_code
         with pytest.raises(
@@ -214,6 +253,12 @@ class CatalogSuite:
         assert province.standard("011230010000").status == "revoked"
         [event] = self.events(province, "item.revoked")
         assert (event.data["standard_revoked"], event.data["reason"]) == (True, "事项取消")
+        assert {k: event.data[k] for k in domain.STANDARD_FIELDS} == {
+            "name": "食品经营许可",
+            "basic_code": "011230010000",
+            "type_code": "01",
+            "legal_basis": "《中华人民共和国食品安全法》第三十五条",
+        }
 
     # -- standards arriving from the province --------------------------------------------
 
@@ -345,6 +390,22 @@ class CatalogSuite:
             assert by_filter == by_text, (text_, filters)
             assert by_text[0], f"the query {text_!r} should find something"
 
+    def test_a_bad_filter_is_refused_by_every_call_that_takes_filters(
+        self, county: CatalogStore
+    ) -> None:
+        with pytest.raises(InvalidArgument) as listed:
+            county.list(type_code="99", division="abc")
+        assert [v.field for v in listed.value.violations] == ["type_code", "division"]
+        with pytest.raises(InvalidArgument) as checked:
+            county.conformance(division="abc", department_code="11320102767342276A")
+        assert str(checked.value) == (
+            "department_code: check character is A, expected U; "
+            "division: must be 6 digits, got 3 characters"
+        )
+        # A valid filter that matches nothing is an empty answer, not an error.
+        assert list(county.list(division="110101")) == []
+        assert county.conformance(division="110101") == []
+
     def test_a_revised_name_is_found_by_its_new_words(self, province: CatalogStore) -> None:
         code = sample_items(PROVINCE)[0].implementation_code
         province.revise(code, {"name": "网络食品经营许可"})
@@ -420,6 +481,55 @@ class CatalogSuite:
         assert report.rejected[3][2] == "appears more than once in the file"
         assert store.count() == 1
 
+    def test_a_gb18030_csv_imports_as_its_utf8_twin_does(
+        self, county: CatalogStore, tmp_path: Path, open_store: Any
+    ) -> None:
+        utf8 = tmp_path / "county.csv"
+        export_file(county, utf8)
+        gbk = tmp_path / "county-gbk.csv"
+        gbk.write_bytes(utf8.read_text("utf-8").encode("gbk"))
+        assert inspect(gbk).encoding == "gb18030"
+        copy = open_store("320102")
+        report = import_file(copy, gbk)
+        assert (report.rejected, report.stopped, report.created) == ([], "", 20)
+        assert sorted(i.name for i in copy.list()) == sorted(i.name for i in county.list())
+
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_a_truncated_gz_imports_its_whole_lines_and_says_where_it_stopped(
+        self, open_store: Any, tmp_path: Path, parallel: bool
+    ) -> None:
+        records = sample_records(XUANWU)
+        text = "".join(json.dumps(_json(r), ensure_ascii=False) + "\n" for r in records)
+        whole = gzip.compress(text.encode("utf-8"))
+        path = tmp_path / "county.jsonl.gz"
+        path.write_bytes(whole[: len(whole) * 2 // 3])
+        store = open_store("320102")
+        report = import_file(store, path, parallel=parallel)
+        read_lines = report.lines
+        assert 0 < read_lines < len(records)
+        assert report.stopped == (
+            f"{path}: reading stopped after line {read_lines}: the compressed data ends early: "
+            "the file is truncated"
+        )
+        assert report.rejected == []
+        assert report.created == read_lines  # every whole line before the damage
+        assert store.count() == read_lines - 10  # less the 10 departments
+
+    def test_a_file_neither_utf8_nor_gb18030_is_refused_before_anything_is_read(
+        self, open_store: Any, tmp_path: Path
+    ) -> None:
+        path = tmp_path / "catalog.jsonl"
+        good = json.dumps(_json(sample_records(XUANWU)[0]), ensure_ascii=False)
+        path.write_bytes((good + "\n").encode("utf-8") + b'{"record": "item", "name": "\x80"}\n')
+        store = open_store("320102")
+        with pytest.raises(FileError) as info:
+            import_file(store, path)
+        assert str(info.value) == (
+            f"{path}: line 2 is not valid UTF-8 (byte 0x80), though most of the file is: the "
+            "file is damaged; fix or export it again"
+        )
+        assert list(store.departments()) == []
+
     def test_export_writes_what_import_reads(
         self, county: CatalogStore, tmp_path: Path, open_store: Any
     ) -> None:
@@ -493,7 +603,15 @@ class CatalogSuite:
         assert (first.version, second.version) == (1, 2)
         guide, _item = county.guide(code)
         assert [m.name for m in guide.materials] == ["申请书", "营业执照"]
-        assert [e.data["version"] for e in self.events(county, "guide.published")] == [1, 2]
+        announced = self.events(county, "guide.published")
+        assert [e.data["version"] for e in announced] == [1, 2]
+        assert {k: announced[1].data[k] for k in (*domain.STANDARD_FIELDS, "department")} == {
+            "name": "食品经营许可",
+            "basic_code": "011230010000",
+            "type_code": "01",
+            "legal_basis": "《中华人民共和国食品安全法》第三十五条",
+            "department": {"code": _item.department_code, "name": "玄武区市场监督管理局"},
+        }
         with pytest.raises(FailedPrecondition, match="unchanged"):
             county.publish_guide(
                 Guide(code, materials=(GuideMaterial("申请书"), GuideMaterial("营业执照")))

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from services.catalog import domain
-from services.catalog.domain import Fee, Guide, GuideMaterial, Item, Material, Standard
+from services.catalog.domain import (
+    Fee,
+    Guide,
+    GuideFee,
+    GuideMaterial,
+    Item,
+    Material,
+    ProcessStep,
+    Standard,
+)
 from services.catalog.sample import department_code, sample_items, sample_records
+from services.contract.envelope import Source, encode, new_event
 from services.contract.errors import FieldViolation
+from services.contract.export import event_schema
 from services.contract.identifiers import check_basic_code, check_implementation_code, check_uscc
 from services.contract.schemas import default_registry
 from services.platform.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -216,6 +231,30 @@ def test_an_implementation_needs_a_published_standard() -> None:
         domain.implement(food_licence(), replace(STANDARD, status="revoked"), "county", "320102")
 
 
+@pytest.mark.parametrize(
+    ("basic_code", "reason"),
+    [
+        ("", "must be 12 characters, got 0"),
+        ("01123001000X", "contains non-digit character 'X' at position 12"),
+    ],
+)
+def test_an_implementation_with_a_malformed_basic_code_is_invalid_not_unknown(
+    basic_code: str, reason: str
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.implement(replace(food_licence(), basic_code=basic_code), None, "county", "320102")
+    assert info.value.violations[0] == FieldViolation("basic_code", reason)
+
+
+def test_an_implementation_is_checked_before_its_standard_is_looked_for() -> None:
+    bare = replace(food_licence(), name="", type_code="", legal_basis="", promised_limit_days=99)
+    with pytest.raises(InvalidArgument) as info:
+        domain.implement(bare, None, "county", "320102")
+    assert [(v.field, v.reason) for v in info.value.violations] == [
+        ("promised_limit_days", "must not be longer than the legal time limit")
+    ]
+
+
 def test_an_item_is_implemented_at_its_own_node_only() -> None:
     with pytest.raises(InvalidArgument) as info:
         domain.implement(food_licence(NANJING), STANDARD, "county", "320102")
@@ -225,13 +264,38 @@ def test_an_item_is_implemented_at_its_own_node_only() -> None:
     ]
 
 
-@pytest.mark.parametrize("field", ["name", "type_code", "legal_basis"])
-def test_a_county_revision_of_a_standard_field_is_refused_naming_it(field: str) -> None:
+@pytest.mark.parametrize("node", [NANJING, XUANWU], ids=lambda d: d.level)
+@pytest.mark.parametrize("field", ["name", "basic_code", "type_code", "legal_basis"])
+def test_a_local_revision_of_any_standard_field_is_refused_naming_it(field: str, node: Any) -> None:
     with pytest.raises(FailedPrecondition) as info:
-        domain.revise(food_licence(), {field: "x"}, "county")
+        domain.revise(food_licence(node), {field: "x"}, node.level)
     assert str(info.value) == (
         f"{field} is a standard field (三级四同): only the province node defines it; "
-        "this node is county"
+        f"this node is {node.level}"
+    )
+
+
+def test_the_province_never_revises_a_basic_code_it_identifies_the_standard() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.revise(food_licence(PROVINCE), {"basic_code": "011230020000"}, "province")
+    assert [(v.field, v.reason) for v in info.value.violations] == [
+        (
+            "basic_code",
+            "identifies the provincial standard and is part of the implementation code, so "
+            "it is never revised: publish the item under the new basic code and revoke this "
+            "one",
+        )
+    ]
+
+
+def test_giving_the_current_basic_code_is_no_change() -> None:
+    revised = domain.revise(
+        food_licence(), {"basic_code": "011230010000", "address": "玄武大道 1 号"}, "county"
+    )
+    assert (revised.basic_code, revised.address, revised.version) == (
+        "011230010000",
+        "玄武大道 1 号",
+        2,
     )
 
 
@@ -259,9 +323,23 @@ def test_the_province_may_revise_a_standard_field() -> None:
 def test_codes_and_placement_are_never_revised() -> None:
     with pytest.raises(InvalidArgument) as info:
         domain.revise(
-            food_licence(), {"basic_code": "011230020000", "division": "320104"}, "county"
+            food_licence(),
+            {"implementation_code": "x", "division": "320104", "colour": "red"},
+            "county",
         )
-    assert [v.field for v in info.value.violations] == ["basic_code", "division"]
+    assert [(v.field, v.reason) for v in info.value.violations] == [
+        (
+            "implementation_code",
+            "cannot be revised (the implementation code, kind, level and division are fixed; "
+            "status and versions follow the lifecycle)",
+        ),
+        (
+            "division",
+            "cannot be revised (the implementation code, kind, level and division are fixed; "
+            "status and versions follow the lifecycle)",
+        ),
+        ("colour", "is not a field of an item"),
+    ]
 
 
 def test_a_revision_that_changes_nothing_is_refused() -> None:
@@ -346,6 +424,145 @@ def test_guide_events_validate_against_the_contract() -> None:
     default_registry().validate("guide.published", 1, guide.event_data(food_licence()))
 
 
+# -- events: what other services and department systems receive --------------------------------
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
+
+def on_the_wire(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` as a department system receives it: built and validated by the producer, then
+    checked against the published JSON Schema (schemas/<type>.v1.json)."""
+    registry = default_registry()
+    event = new_event(
+        registry,
+        event_type,
+        data,
+        source=Source.for_service("320102", "catalog"),
+        now=datetime(2026, 11, 27, 1, 30, tzinfo=UTC),
+        subject=data["implementation_code"],
+    ).with_sequence(1)
+    raw: dict[str, Any] = json.loads(encode(event))
+    validator = Draft202012Validator(
+        event_schema(registry.latest(event_type)),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+    assert [error.message for error in validator.iter_errors(raw)] == []
+    return raw["data"]  # type: ignore[no-any-return]
+
+
+def test_a_revoked_item_event_carries_the_four_standard_fields() -> None:
+    revoked = domain.revoke(food_licence())
+    data = on_the_wire("item.revoked", revoked.revoked_event_data("改由市级实施", False))
+    assert data == {
+        "basic_code": "011230010000",
+        "implementation_code": revoked.implementation_code,
+        "name": "食品经营许可",
+        "type_code": "01",
+        "legal_basis": "《中华人民共和国食品安全法》第三十五条",
+        "level": "county",
+        "kind": "power",
+        "department": {"code": revoked.department_code, "name": "玄武区市场监督管理局"},
+        "version": 2,
+        "standard_version": 1,
+        "reason": "改由市级实施",
+        "standard_revoked": False,
+    }
+
+
+def test_a_guide_event_carries_the_standard_fields_and_what_an_applicant_needs() -> None:
+    item = food_licence()
+    guide = Guide(
+        item.implementation_code,
+        version=2,
+        service_object=("legal",),
+        acceptance_conditions="具有与经营的食品品种相适应的经营场所",
+        process=(ProcessStep("受理", "窗口受理", 1), ProcessStep("审查", limit_days=5)),
+        office_hours="工作日 9:00-17:00",
+        consultation_phone="025-12345678",
+        complaint_phone="12345",
+        fees=(GuideFee("工本费", "不收费"),),
+        materials=(GuideMaterial("食品经营许可申请书"), GuideMaterial("营业执照", "复印件")),
+        online_url="https://www.jszwfw.gov.cn/",
+        online_depth=4,
+        visits=0,
+        collaborating_departments=(OTHER.department_code,),
+        result_type="证照",
+        result_name="食品经营许可证",
+    )
+    data = on_the_wire("guide.published", guide.event_data(item))
+    assert data == {
+        "implementation_code": item.implementation_code,
+        "basic_code": "011230010000",
+        "name": "食品经营许可",
+        "type_code": "01",
+        "legal_basis": "《中华人民共和国食品安全法》第三十五条",
+        "level": "county",
+        "kind": "power",
+        "department": {"code": item.department_code, "name": "玄武区市场监督管理局"},
+        "standard_version": 1,
+        "version": 2,
+        "case_kind": "promised",
+        "legal_limit_days": 20,
+        "promised_limit_days": 10,
+        "service_object": ["legal"],
+        "acceptance_conditions": "具有与经营的食品品种相适应的经营场所",
+        "process": [
+            {"step": "受理", "description": "窗口受理", "limit_days": 1},
+            {"step": "审查", "description": "", "limit_days": 5},
+        ],
+        "address": "玄武区政务服务中心",
+        "office_hours": "工作日 9:00-17:00",
+        "consultation_phone": "025-12345678",
+        "complaint_phone": "12345",
+        "materials": [
+            {"name": "食品经营许可申请书", "required": True, "form": "原件", "copies": 1},
+            {"name": "营业执照", "required": True, "form": "复印件", "copies": 1},
+        ],
+        "fees": [{"item": "工本费", "standard": "不收费"}],
+        "online_url": "https://www.jszwfw.gov.cn/",
+        "mobile_url": "",
+        "online_depth": 4,
+        "visits": 0,
+        "collaborating_departments": [OTHER.department_code],
+        "result_type": "证照",
+        "result_name": "食品经营许可证",
+    }
+
+
+ADDED_WITHIN_V1 = {
+    "item.revoked": {"type_code", "legal_basis", "kind", "standard_version"},
+    "guide.published": {
+        "type_code",
+        "legal_basis",
+        "level",
+        "kind",
+        "department",
+        "standard_version",
+        "acceptance_conditions",
+        "process",
+        "address",
+        "office_hours",
+        "consultation_phone",
+        "complaint_phone",
+        "online_url",
+        "mobile_url",
+        "result_type",
+    },
+}
+
+
+@pytest.mark.parametrize("event_type", sorted(ADDED_WITHIN_V1))
+def test_v1_events_from_before_the_standard_fields_were_added_still_load(
+    event_type: str,
+) -> None:
+    golden = json.loads((GOLDEN / f"{event_type}.v1.json").read_text("utf-8"))["data"]
+    older = {k: v for k, v in golden.items() if k not in ADDED_WITHIN_V1[event_type]}
+    default_registry().validate(event_type, 1, older)
+    fields = default_registry().schema(event_type, 1).fields
+    assert ADDED_WITHIN_V1[event_type] <= set(fields)
+    assert not any(fields[name].required for name in ADDED_WITHIN_V1[event_type])
+
+
 # -- search ----------------------------------------------------------------------------------
 
 
@@ -364,16 +581,71 @@ def test_chinese_is_indexed_one_character_per_token_and_latin_by_word() -> None:
     ]
 
 
+TYPE_CODES = "01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20"
+
+
 def test_a_query_is_validated_naming_each_bad_filter() -> None:
     with pytest.raises(InvalidArgument) as info:
-        domain.parse_query("！？", type_code="99", level="town", page_size=500, division="32")
+        domain.parse_query(
+            "！？",
+            department_code="11320102767342276A",
+            type_code="99",
+            level="town",
+            page_size=500,
+            division="32",
+            kind="any",
+            status="gone",
+            page_token="abc",
+        )
     assert [(v.field, v.reason) for v in info.value.violations] == [
-        ("type_code", "is not a national item type code"),
+        ("department_code", "check character is A, expected U"),
+        ("type_code", f"must be a national item type code ({TYPE_CODES})"),
         ("level", "must be one of province, city, county"),
-        ("page_size", "must be between 0 and 200"),
-        ("division", "must be a 6-digit division code"),
+        ("division", "must be 6 digits, got 2 characters"),
+        ("kind", "must be one of power, convenience"),
+        ("status", "must be draft, published, revoked or any"),
         ("text", "has no letters, digits or Chinese characters"),
+        ("page_size", "must be between 0 and 200"),
+        ("page_token", "is not a token this API returned"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"type_code": "99"}, ("type_code", f"must be a national item type code ({TYPE_CODES})")),
+        ({"division": "abc"}, ("division", "must be 6 digits, got 3 characters")),
+        ({"division": "3201xx"}, ("division", "must be 6 digits, got '3201xx'")),
+        (
+            {"division": "990000"},
+            ("division", "division 990000 is not a GB/T 2260 province prefix (99)"),
+        ),
+        (
+            {"department_code": "玄武区市场监督管理局"},
+            ("department_code", "must be 18 characters, got 10"),
+        ),
+        ({"kind": "service"}, ("kind", "must be one of power, convenience")),
+    ],
+)
+def test_a_bad_filter_is_refused_naming_it_never_taken_as_matching_nothing(
+    filters: dict[str, str], expected: tuple[str, str]
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        domain.parse_filters(**filters)
+    assert [(v.field, v.reason) for v in info.value.violations] == [expected]
+
+
+def test_filters_are_stripped_and_a_department_code_upper_cased() -> None:
+    assert domain.parse_filters(
+        department_code=" 11320102767342276u ", division=" 320102", status="any"
+    ) == domain.Filters(department_code="11320102767342276U", division="320102")
+    query = domain.parse_query(" 许可 ", type_code="01 ", page_token="40")
+    assert (query.text, query.type_code, query.status, query.after) == (
+        "许可",
+        "01",
+        "published",
+        "40",
+    )
 
 
 def test_codes_are_recognised_for_exact_lookup() -> None:

@@ -91,6 +91,8 @@ class ItemRevisedV1(ItemStateV1):
 
 
 class ItemRevokedV1(ContractSchema):
+    """An item was revoked: which one, with its four standard fields (三级四同)."""
+
     basic_code = BasicCode(required=True)
     implementation_code = ImplementationCode(required=True)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -105,6 +107,22 @@ class ItemRevokedV1(ContractSchema):
             "remains, so the standard itself is withdrawn."
         },
     )
+    # Added within v1 (producers always send them; events from before may lack them):
+    type_code = fields.String(
+        validate=validate.OneOf(sorted(ITEM_TYPES)),
+        metadata={"description": "National item type code (01 行政许可 … 20 公共服务)."},
+    )
+    legal_basis = fields.String(
+        validate=validate.Length(max=4000), metadata={"description": "设定依据."}
+    )
+    kind = fields.String(
+        validate=validate.OneOf(ITEM_KINDS),
+        metadata={"description": "power (权力清单) or convenience (便民服务事项)."},
+    )
+    standard_version = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Version of the provincial standard the item followed."},
+    )
 
 
 class GuideMaterialSummary(ContractSchema):
@@ -114,8 +132,21 @@ class GuideMaterialSummary(ContractSchema):
     copies = fields.Integer(load_default=1, validate=validate.Range(min=0))
 
 
+class GuideStep(ContractSchema):
+    """One step of the handling process (办理流程)."""
+
+    step = fields.String(required=True, validate=validate.Length(min=1))
+    description = fields.String(load_default="")
+    limit_days = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0),
+        metadata={"description": "Time limit of the step, working days (0: none given)."},
+    )
+
+
 class GuidePublishedV1(ContractSchema):
-    """A service guide (办事指南) was published or revised."""
+    """A service guide (办事指南) was published or revised: the guide, with its item's four
+    standard fields (三级四同), implementing department and time limits."""
 
     implementation_code = ImplementationCode(required=True)
     basic_code = BasicCode(required=True)
@@ -133,6 +164,35 @@ class GuidePublishedV1(ContractSchema):
     visits = fields.Integer(load_default=1, validate=validate.Range(min=0, max=10))
     collaborating_departments = fields.List(CreditCode(), load_default=list)
     result_name = fields.String(load_default="")
+    # Added within v1 (producers always send them; events from before may lack them):
+    type_code = fields.String(
+        validate=validate.OneOf(sorted(ITEM_TYPES)),
+        metadata={"description": "National item type code (01 行政许可 … 20 公共服务)."},
+    )
+    legal_basis = fields.String(
+        validate=validate.Length(max=4000), metadata={"description": "设定依据."}
+    )
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    kind = fields.String(
+        validate=validate.OneOf(ITEM_KINDS),
+        metadata={"description": "power (权力清单) or convenience (便民服务事项)."},
+    )
+    department = fields.Nested(
+        DepartmentRef, metadata={"description": "The implementing department (实施主体)."}
+    )
+    standard_version = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Version of the provincial standard the item follows."},
+    )
+    acceptance_conditions = fields.String(metadata={"description": "受理条件."})
+    process = fields.List(fields.Nested(GuideStep), metadata={"description": "办理流程."})
+    address = fields.String(metadata={"description": "Where to apply (办理地点)."})
+    office_hours = fields.String(metadata={"description": "办理时间."})
+    consultation_phone = fields.String(metadata={"description": "咨询电话."})
+    complaint_phone = fields.String(metadata={"description": "监督投诉电话."})
+    online_url = fields.String(metadata={"description": "Online handling address (网办地址)."})
+    mobile_url = fields.String(metadata={"description": "Mobile handling address."})
+    result_type = fields.String(metadata={"description": "证照 | 批文 | 其他."})
 
 
 class DeviationDetectedV1(ContractSchema):
