@@ -121,16 +121,22 @@ class ApplicationsStore:
         self._calendar_warned: set[int] = set()
         db.create_schema(metadata)
         # Built once: constructing a statement costs SQLAlchemy more than running it.
-        self._case_by_request = select(cases).where(cases.c.request_id == bindparam("id"))
-        self._case_locked = (
+        self._case_by_request = db.prepare(
+            select(cases).where(cases.c.request_id == bindparam("id"))
+        )
+        self._case_locked = db.prepare(
             select(cases).where(cases.c.case_number == bindparam("number")).with_for_update()
         )
-        self._published_item = select(catalog_items).where(
-            catalog_items.c.implementation_code == bindparam("code"),
-            catalog_items.c.status == "published",
+        self._published_item = db.prepare(
+            select(catalog_items).where(
+                catalog_items.c.implementation_code == bindparam("code"),
+                catalog_items.c.status == "published",
+            )
         )
-        self._insert_case = insert(cases)
-        self._update_case = (
+        self._insert_case = db.prepare(
+            insert(cases).values({c.name: bindparam(c.name) for c in cases.c})
+        )
+        self._update_case = db.prepare(
             update(cases)
             .where(cases.c.case_number == bindparam("number"))
             .values({c.name: bindparam(c.name) for c in cases.c if c.name != "case_number"})
@@ -173,7 +179,7 @@ class ApplicationsStore:
                 materials=submission.handed_in,
                 department_code=item.department_code,
             )
-            tx.conn.execute(self._insert_case, _row(case))
+            self._insert_case.run(tx.conn, _row(case))
             tx.emit(names.APPLICATION_SUBMITTED, case.submitted_event(), subject=number)
             return case, True
 
@@ -437,35 +443,35 @@ class ApplicationsStore:
     # -- helpers -------------------------------------------------------------------------
 
     def _item(self, conn: Connection, code: str) -> CatalogItem | None:
-        row = conn.execute(self._published_item, {"code": code}).first()
+        row = self._published_item.first(conn, {"code": code})
         if row is None:
             return None
-        item = _catalog_item(json.loads(row.item))
-        if row.guide_materials is not None:  # the guide, when there is one, says what is required
+        item = _catalog_item(json.loads(row["item"]))
+        if row["guide_materials"] is not None:  # the guide, if any, says what is required
             item = dataclasses.replace(
-                item, required_materials=tuple(json.loads(row.guide_materials))
+                item, required_materials=tuple(json.loads(row["guide_materials"]))
             )
-        if row.collaborating:
+        if row["collaborating"]:
             item = dataclasses.replace(
-                item, collaborating_departments=tuple(json.loads(row.collaborating))
+                item, collaborating_departments=tuple(json.loads(row["collaborating"]))
             )
         return item
 
     def _by_request(self, conn: Connection, request_id: str) -> Case | None:
-        row = conn.execute(self._case_by_request, {"id": request_id}).first()
-        return _case(row._mapping) if row else None
+        row = self._case_by_request.first(conn, {"id": request_id})
+        return _case(row) if row else None
 
     def _locked(self, conn: Connection, number: str) -> Case:
-        row = conn.execute(self._case_locked, {"number": number.strip()}).first()
+        row = self._case_locked.first(conn, {"number": number.strip()})
         if row is None:
             raise NotFound(f"no case {number} at this node")
-        return _case(row._mapping)
+        return _case(row)
 
     def _save(self, tx: Tx, transition: Transition) -> None:
         case = transition.case
         values = _row(case)
         values["number"] = values.pop("case_number")
-        tx.conn.execute(self._update_case, values)
+        self._update_case.run(tx.conn, values)
         tx.emit(transition.event_type, transition.data, subject=case.case_number)
 
     def _check_calendar(self, case: Case) -> None:

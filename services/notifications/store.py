@@ -344,11 +344,14 @@ class NotificationsStore:
             self.division_name = ""
         db.create_schema(metadata)
         # Built once: constructing a statement costs more than running it.
-        self._insert_case = (
+        self._insert_case = db.prepare(
             db.upsert(cases)
             .values({c.name: bindparam(c.name) for c in cases.columns if c.name in _CASE_COLUMNS})
             .on_conflict_do_nothing()
         )
+        self._case_row = db.prepare(_CASE)
+        self._contact_row = db.prepare(_CONTACT)
+        self._department_row = db.prepare(_DEPARTMENT)
 
     # -- consuming events -----------------------------------------------------------
 
@@ -1163,8 +1166,8 @@ class NotificationsStore:
         return rows, (str(rows[-1].seq) if more else "")
 
     def _save_case(self, conn: Connection, case: Case) -> None:
-        conn.execute(
-            self._insert_case,
+        self._insert_case.run(
+            conn,
             {
                 "case_number": case.case_number,
                 "recipient": case.recipient,
@@ -1180,38 +1183,38 @@ class NotificationsStore:
         )
 
     def _case(self, conn: Connection, case_number: str) -> Case:
-        row = conn.execute(_CASE, {"case_number": case_number}).first()
+        row = self._case_row.first(conn, {"case_number": case_number})
         if row is None:
             raise CaseNotKnown(f"case {case_number} is not known yet (its submission first)")
-        return _case(row._mapping)
+        return _case(row)
 
     def _contact(self, conn: Connection, account_id: str | None) -> Contact | None:
         if not account_id:
             return None
-        row = conn.execute(_CONTACT, {"account_id": account_id}).first()
+        row = self._contact_row.first(conn, {"account_id": account_id})
         if row is None:
             return None
         return Contact(
-            key=row.account_id,
-            language=row.language,
-            email=row.email,
-            phone=row.phone,
-            email_enabled=row.email_enabled,
-            sms_enabled=row.sms_enabled,
+            key=row["account_id"],
+            language=row["language"],
+            email=row["email"],
+            phone=row["phone"],
+            email_enabled=row["email_enabled"],
+            sms_enabled=row["sms_enabled"],
         )
 
     def _department(self, conn: Connection, code: str | None) -> Contact | None:
         if not code:
             return None
-        row = conn.execute(_DEPARTMENT, {"code": code}).first()
+        row = self._department_row.first(conn, {"code": code})
         if row is None:
             return None
         return Contact(
-            key=domain.department_key(row.code),
-            email=row.email,
-            phone=row.phone,
-            name=row.name,
-            supervisor=row.supervisor,
+            key=domain.department_key(row["code"]),
+            email=row["email"],
+            phone=row["phone"],
+            name=row["name"],
+            supervisor=row["supervisor"],
         )
 
     def _context(self, conn: Connection, case: Case, batch: _Batch | None = None) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import contextvars
 import logging
 import operator
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,7 +45,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from services.contract.envelope import Event, Source, encode, encoded, new_event
 from services.contract.registry import Registry
@@ -197,6 +198,100 @@ class Tx:
         return stored
 
 
+def _raw(conn: Connection, statement: str, params: Any, *, many: bool = False) -> Any:
+    """Run `statement` on the DB-API connection under `conn` (sqlite3, for the SQLite fast
+    paths): the same transaction, none of SQLAlchemy's per-statement work. Driver errors
+    come out as SQLAlchemy's own (`IntegrityError`, `OperationalError`, ...), as they would
+    through `conn.execute`."""
+    driver = conn.connection.driver_connection
+    try:
+        if many:
+            return driver.executemany(statement, params)  # type: ignore[union-attr]
+        return driver.execute(statement, params)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
+
+
+class Prepared:
+    """A statement compiled once for the store's database, for the hot paths of request
+    handling. On SQLite it runs straight through the driver, with each column type's own
+    bind and result processors: SQLAlchemy's per-execution machinery costs several times
+    SQLite's own work for a small statement. Elsewhere it runs through SQLAlchemy as usual.
+
+    Rows come back as mappings of column name to value. Parameters are a mapping of bind
+    names to values, as for `Connection.execute`.
+    """
+
+    def __init__(self, statement: Any, engine: Engine) -> None:
+        self.statement = statement
+        self.raw = engine.dialect.name == "sqlite"
+        if not self.raw:
+            return
+        compiled = statement.compile(dialect=engine.dialect)
+        self.sql: str = compiled.string
+        binds = compiled._bind_processors
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        # Values written into the statement itself (a literal compared with); the other
+        # binds must be given at each execution.
+        self.fixed = {
+            name: value
+            for name, value in compiled.params.items()
+            if not compiled.binds[name].required
+        }
+        self.binders = [
+            (i, binds[name]) for i, name in enumerate(self.names) if binds.get(name) is not None
+        ]
+        columns = compiled._result_columns
+        self.keys: tuple[str, ...] = tuple(column[0] for column in columns)
+        self.readers = [
+            (i, processor)
+            for i, column in enumerate(columns)
+            if (processor := column[3]._cached_result_processor(engine.dialect, None)) is not None
+        ]
+
+    def _cursor(self, conn: Connection, params: dict[str, Any]) -> Any:
+        values = [params[name] if name in params else self.fixed[name] for name in self.names]
+        for i, process in self.binders:
+            values[i] = process(values[i])
+        return _raw(conn, self.sql, values)
+
+    def _mapping(self, row: Sequence[Any]) -> dict[str, Any]:
+        if self.readers:
+            values = list(row)
+            for i, process in self.readers:
+                values[i] = process(values[i])
+            row = values
+        return dict(zip(self.keys, row, strict=True))
+
+    def rows(self, conn: Connection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        if not self.raw:
+            return [dict(row._mapping) for row in conn.execute(self.statement, params)]
+        return [self._mapping(row) for row in self._cursor(conn, params).fetchall()]
+
+    def first(self, conn: Connection, params: dict[str, Any]) -> dict[str, Any] | None:
+        if not self.raw:
+            found = conn.execute(self.statement, params).first()
+            return None if found is None else dict(found._mapping)
+        # fetchall, not fetchone: it steps the statement to its end, so an INSERT ...
+        # RETURNING is complete (and its cursor idle) before anything else runs.
+        found = self._cursor(conn, params).fetchall()
+        return self._mapping(found[0]) if found else None
+
+    def scalar(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The first column of the one row the statement returns."""
+        if not self.raw:
+            return conn.execute(self.statement, params).scalar_one()
+        found = self.first(conn, params)
+        assert found is not None, "the statement returned no row"
+        return found[self.keys[0]]
+
+    def run(self, conn: Connection, params: dict[str, Any]) -> int:
+        """Execute; return the number of rows it changed."""
+        if not self.raw:
+            return int(conn.execute(self.statement, params).rowcount)
+        return int(self._cursor(conn, params).rowcount)
+
+
 class Database:
     """The store of one service at one node.
 
@@ -242,8 +337,8 @@ class Database:
         """Set by a process that publishes its own commits at once (`outbox.FastPath`):
         outbox rows are then written already claimed for that long, so no other relay
         publishes them unless that process fails to."""
-        self._next_value = self._next_value_statement()
-        self._mark_processed = (
+        self._next_value = self.prepare(self._next_value_statement())
+        self._mark_processed = self.prepare(
             self.upsert(self.processed)
             .values(
                 source=bindparam("source"),
@@ -256,6 +351,10 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def prepare(self, statement: Any) -> Prepared:
+        """`statement` compiled once for this database (see `Prepared`)."""
+        return Prepared(statement, self.engine)
 
     def create_schema(self, *metadatas: MetaData) -> None:
         for metadata in (self.metadata, *metadatas):
@@ -330,7 +429,7 @@ class Database:
     def mark_processed(self, conn: Connection, source: str, event_id: str, now: datetime) -> bool:
         """Record `(source, id)`; False if it was already there."""
         params = {"source": source, "event_id": event_id, "processed_at": now}
-        return conn.execute(self._mark_processed, params).rowcount == 1
+        return self._mark_processed.run(conn, params) == 1
 
     def outbox_add_many(self, conn: Connection, built: Sequence[Event]) -> list[Event]:
         """Assign the source's next sequences and write the events to the outbox, in order."""
@@ -366,7 +465,7 @@ class Database:
         """Advance counter `key` by `count` (from 0) inside the caller's transaction and
         return its new value: gap-free, because a rollback takes the increment back too."""
         params = {"key": key, "count": count, "step": count}
-        return int(conn.execute(self._next_value, params).scalar_one())
+        return int(self._next_value.scalar(conn, params))
 
     def _next_value_statement(self) -> Any:
         # Built once: constructing an upsert costs more than running it.
@@ -406,7 +505,7 @@ class Database:
                 for i, process in typed:
                     values[i] = process(values[i])
                 params.append(tuple(values))
-        conn.exec_driver_sql(statement, params)
+        _raw(conn, statement, params, many=True)
 
     def insert_tuples(
         self,
@@ -426,7 +525,7 @@ class Database:
             f"INSERT INTO {table.name} ({', '.join(columns)}) "
             f"VALUES ({', '.join('?' * len(columns))})"
         )
-        conn.exec_driver_sql(statement, list(rows))
+        _raw(conn, statement, list(rows), many=True)
 
     def upsert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""

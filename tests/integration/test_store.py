@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from services.contract import names
 from services.contract.envelope import Event, decode
@@ -129,6 +144,61 @@ class StoreSuite:
         with db.transaction() as tx:
             tx.emit(names.EVENT_REJECTED, rejected_payload())
         assert woken == [True]
+
+    def test_a_prepared_statement_reads_and_writes_every_column_type_as_sqlalchemy_does(
+        self, db: Database
+    ) -> None:
+        metadata = MetaData()
+        things = Table(
+            "things",
+            metadata,
+            Column("code", String(10), primary_key=True),
+            Column("kind", String(10), nullable=False),
+            Column("count", Integer, nullable=False),
+            Column("done", Boolean, nullable=False),
+            Column("at", DateTime(timezone=True), nullable=False),
+            Column("day", Date),
+            Column("note", Text),
+        )
+        db.create_schema(metadata)
+        add = db.prepare(insert(things).values({c.name: bindparam(c.name) for c in things.c}))
+        row = {
+            "code": "a",
+            "kind": "x",
+            "count": 3,
+            "done": True,
+            "at": NOW,
+            "day": date(2027, 1, 4),
+            "note": None,
+        }
+        with db.transaction() as tx:
+            assert add.run(tx.conn, row) == 1
+            assert add.run(tx.conn, row | {"code": "b", "kind": "y", "done": False}) == 1
+        of_kind = db.prepare(
+            select(things).where(things.c.kind == "x", things.c.count >= bindparam("least"))
+        )
+        bump = db.prepare(
+            update(things)
+            .where(things.c.code == bindparam("key"))
+            .values(count=things.c.count + bindparam("by"))
+            .returning(things.c.count)
+        )
+        with db.read() as conn:
+            [found] = of_kind.rows(conn, {"least": 2})
+            assert of_kind.first(conn, {"least": 4}) is None
+            expected = conn.execute(select(things).where(things.c.code == "a")).one()._mapping
+        assert found == dict(expected)
+        assert (found["done"], found["day"], found["note"]) == (True, date(2027, 1, 4), None)
+        assert found["at"].replace(tzinfo=UTC) == NOW
+        with db.transaction() as tx:
+            assert bump.scalar(tx.conn, {"key": "b", "by": 4}) == 7
+            assert bump.run(tx.conn, {"key": "nobody", "by": 1}) == 0
+
+    def test_a_fast_path_insert_fails_with_sqlalchemys_own_error(self, db: Database) -> None:
+        with pytest.raises(IntegrityError), db.transaction() as tx:
+            db.bulk_insert(tx.conn, db.counters, [{"key": "a", "last": 1}, {"key": "a", "last": 2}])
+        with db.read() as conn:
+            assert conn.execute(select(db.counters)).all() == []
 
 
 class TestSqliteStore(StoreSuite):
