@@ -8,7 +8,7 @@ Imports happen inside the commands, so that `govnet --help` stays fast.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -28,8 +28,11 @@ def _settings() -> Any:
 
 
 @contextmanager
-def _node(address: str | None) -> Iterator[Any]:
-    """The audit API stub of the node at `address`, with errors turned into messages."""
+def _node(address: str | None, options: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """The audit API stub of the node at `address`, with errors turned into messages.
+
+    `options`: the command-line name of each request field this command sets, so that a
+    refused argument is named as the auditor typed it (`--size`, not `tree_size`)."""
     import grpc
 
     from services.audit.client import AuditClientError, stub
@@ -44,11 +47,40 @@ def _node(address: str | None) -> Iterator[Any]:
         yield stub(channel)
     except grpc.RpcError as exc:
         code = exc.code()
-        _fail(exc.details() or str(code), 2 if code == grpc.StatusCode.INVALID_ARGUMENT else 1)
+        if code == grpc.StatusCode.INVALID_ARGUMENT:
+            _fail(_invalid_argument(exc, options or {}), 2)
+        _fail(exc.details() or str(code))
     except AuditClientError as exc:
         _fail(str(exc))
     finally:
         channel.close()
+
+
+def _invalid_argument(error: Any, options: Mapping[str, str]) -> str:
+    """An INVALID_ARGUMENT answer with each field renamed to its command-line option, in
+    the violation's field and wherever its reason mentions another field."""
+    import re
+
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(error)
+    violations: list[tuple[str, str]] = []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            found = error_details_pb2.BadRequest()
+            detail.Unpack(found)
+            violations += [(v.field, v.description) for v in found.field_violations]
+    if not violations or not options:
+        return str(error.details() or error.code())
+    mention = re.compile(r"\b(" + "|".join(map(re.escape, options)) + r")\b")
+
+    def rename(text: str) -> str:
+        return mention.sub(lambda m: options[m.group(1)], text)
+
+    return "; ".join(
+        f"{options.get(field, field)}: {rename(reason)}" for field, reason in violations
+    )
 
 
 @contextmanager
@@ -66,13 +98,31 @@ def _progress(unit: str, description: str) -> Iterator[tuple[Callable[[int], Non
 
 
 @contextmanager
-def _output(path: str | None) -> Iterator[IO[bytes]]:
-    if path is None or path == "-":
+def _output(path: str | None, *, stdout: bool = False) -> Iterator[IO[bytes]]:
+    """The file `--out` names, opened for writing (with `stdout`, none or `-` is standard
+    output); one that cannot be written is a one-line error."""
+    if stdout and (path is None or path == "-"):
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    with open(path, "wb") as handle:
+    assert path is not None
+    try:
+        handle = open(path, "wb")  # noqa: SIM115 - closed below, after the body ran
+    except OSError as exc:
+        _fail(f"--out: cannot write {path}: {exc.strerror}", 2)
+    with handle:
         yield handle
+
+
+FILTER_OPTIONS = {
+    "division": "--division",
+    "source": "--source",
+    "type": "--type",
+    "subject": "--subject",
+    "time_from": "--since",
+    "time_to": "--before",
+}
+"""The command-line option of each replay filter field (and gRPC `ReplayRequest` field)."""
 
 
 def _filters(
@@ -90,18 +140,12 @@ def _filters(
             subject=subject,
             time_from=parse_when(since, "--since") if since else None,
             time_to=parse_when(before, "--before") if before else None,
+            names=FILTER_OPTIONS,
         )
     except AuditClientError as exc:
         _fail(str(exc), 2)
     except InvalidArgument as exc:
-        _fail(
-            "; ".join(
-                f"--{v.field.replace('time_from', 'since').replace('time_to', 'before')}"
-                f": {v.reason}"
-                for v in exc.violations
-            ),
-            2,
-        )
+        _fail(str(exc), 2)
 
 
 _address = click.option(
@@ -163,10 +207,13 @@ def audit() -> None:
 )
 def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bool) -> None:
     """Print the newest events of the audit log (and, with -f, new ones as they arrive)."""
+    import grpc
+
     from services.client import tail_audit
 
-    sys.exit(
-        tail_audit(
+    _filters("", "", event_type, subject, "", "")
+    try:
+        status = tail_audit(
             _settings(),
             event_type=event_type,
             subject=subject,
@@ -175,7 +222,15 @@ def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bo
             follow=follow,
             echo=click.echo,
         )
-    )
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+            _fail(_invalid_argument(exc, TAIL_OPTIONS), 2)
+        _fail(exc.details() or str(exc.code()))
+    sys.exit(status)
+
+
+TAIL_OPTIONS = {"type": "--type", "subject": "--subject", "after_index": "--after"}
+REPLAY_OPTIONS = {**FILTER_OPTIONS, "after_index": "--after", "until_index": "--until"}
 
 
 @audit.command("replay")
@@ -219,8 +274,15 @@ def audit_replay(
     from services.audit.client import replay, replay_request, republish, write_jsonl
 
     where = _filters(division, source, event_type, subject, since, before)
+    if until and until < after:
+        _fail(f"--until: is {until}, before --after ({after}); give a log index from --after on", 2)
+    if exchange and out_file:
+        _fail("--out and --publish: give one (a replay goes to a file or to an exchange)", 2)
     request = replay_request(where, after=after, until=until)
-    with _node(address) as node, _progress(" entries", "replaying") as (advance, set_total):
+    with (
+        _node(address, REPLAY_OPTIONS) as node,
+        _progress(" entries", "replaying") as (advance, set_total),
+    ):
         chunks = replay(node, request, on_size=set_total)
         if exchange:
             settings = _settings()
@@ -237,7 +299,7 @@ def audit_replay(
                 err=True,
             )
             return
-        with _output(out_file) as out:
+        with _output(out_file, stdout=True) as out:
             count, last = write_jsonl(chunks, out, start=after, advance=advance)
     click.echo(f"replayed {count:,} events; to continue later: --after {last}", err=True)
 
@@ -257,9 +319,9 @@ def audit_export(address: str | None, out_file: str, include_unsigned: bool) -> 
     from services.audit.client import export
 
     with (
+        _output(out_file) as out,
         _node(address) as node,
         _progress(" entries", "exporting") as (advance, set_total),
-        open(out_file, "wb") as out,
     ):
         done = export(
             node, out, include_unsigned=include_unsigned, on_size=set_total, advance=advance
@@ -338,6 +400,10 @@ def audit_verify(
                         for p in result.problems
                     ],
                     "notes": result.notes,
+                    "refused": [
+                        {"source": source, "sequence": sequence, "index": index}
+                        for source, sequence, index in result.refused
+                    ],
                 },
                 ensure_ascii=False,
                 indent=2,
@@ -415,10 +481,17 @@ def audit_proof(
     chosen = [x for x in (index, event, first) if x]
     if len(chosen) != 1:
         _fail("name exactly one of INDEX, --event SOURCE ID or --consistency SIZE", 2)
+    if held and first is None:
+        _fail("--held goes with --consistency: it is the earlier checkpoint you kept", 2)
+    note = None
+    if held:
+        try:
+            note = Path(held).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"--held {held}: cannot read a signed note from it ({exc})", 2)
     key_note = "" if pinned else " (with the key the node names; pin it with --key)"
-    with _node(address) as node:
+    with _node(address, PROOF_OPTIONS) as node:
         if first is not None:
-            note = Path(held).read_text("utf-8") if held else None
             result = prove_consistency(node, first=first, second=size, pinned_key=pinned, held=note)
             later = result.second.checkpoint
             if as_json:
@@ -476,6 +549,16 @@ def audit_proof(
         )
 
 
+PROOF_OPTIONS = {
+    "log_index": "INDEX",
+    "source": "--event SOURCE",
+    "id": "--event ID",
+    "tree_size": "--size",
+    "first": "--consistency",
+    "second": "--size",
+}
+
+
 @audit.command("checkpoint")
 @_address
 @click.option(
@@ -495,10 +578,11 @@ def audit_checkpoint(address: str | None, size: int, out_file: str | None) -> No
     """Print a signed checkpoint (a C2SP signed note) and the key that signed it."""
     from govnet.audit.v1 import audit_pb2 as pb
 
-    with _node(address) as node:
+    with _node(address, {"size": "--size"}) as node:
         checkpoint = node.GetCheckpoint(pb.GetCheckpointRequest(size=size), timeout=10)
     if out_file:
-        Path(out_file).write_text(checkpoint.note, "utf-8")
+        with _output(out_file) as out:
+            out.write(checkpoint.note.encode("utf-8"))
         click.echo(f"saved the checkpoint of size {checkpoint.size:,} to {out_file}")
     else:
         click.echo(checkpoint.note, nl=False)
@@ -538,28 +622,43 @@ def audit_key() -> None:
     type=click.Choice(["text", "json", "html"]),
     show_default=True,
 )
+@click.option(
+    "--until",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Up to this log index (default: the end), e.g. an export's size, to reproduce its "
+    "report from the node.",
+)
 @click.option("--out", "out_file", default=None, type=click.Path(dir_okay=False))
 def audit_report(
     address: str | None,
     from_file: str | None,
     division: str,
     output_format: str,
+    until: int,
     out_file: str | None,
 ) -> None:
     """Supervision figures from a replay: per department and division, cases received,
-    accepted, refused, concluded, on-time rate, overdue, yellow and red cards, 好差评."""
+    accepted, refused, concluded, on-time rate, overdue, yellow and red cards, 好差评.
+    The same log (up to the same index) always gives the same report, byte for byte."""
     from services.audit import supervision
 
     where = _filters(division, "", "", "", "", "")
+    if from_file and address:
+        _fail("--address and --from: give one (the report comes from the node or a file)", 2)
     if from_file:
         with _progress("B", "reading") as (advance, set_total):
             set_total(Path(from_file).stat().st_size)
-            report = supervision.compute(_events_from_file(Path(from_file), where, advance))
+            events = _events_from_file(Path(from_file), where, advance, until)
+            report = supervision.compute(events)
     else:
         from services.audit.client import replay, replay_request
 
-        with _node(address) as node, _progress(" entries", "replaying") as (advance, set_total):
-            chunks = replay(node, replay_request(where), on_size=set_total)
+        with (
+            _node(address, {**FILTER_OPTIONS, "until_index": "--until"}) as node,
+            _progress(" entries", "replaying") as (advance, set_total),
+        ):
+            chunks = replay(node, replay_request(where, until=until), on_size=set_total)
             report = supervision.compute(_events_from_chunks(chunks, advance))
     render = {
         "text": supervision.render_text,
@@ -568,7 +667,8 @@ def audit_report(
     }[output_format]
     text = render(report)
     if out_file:
-        Path(out_file).write_text(text, "utf-8")
+        with _output(out_file) as out:
+            out.write(text.encode("utf-8"))
         click.echo(f"wrote the {output_format} report to {out_file}")
     else:
         click.echo(text, nl=False)
@@ -580,15 +680,15 @@ _WANTED = ("application.", "item.published", "item.revised")
 def _events_from_chunks(
     chunks: Iterator[Any], advance: Callable[[int], None]
 ) -> Iterator[tuple[int | None, dict[str, Any]]]:
-    import json
+    from services.audit.client import events_of
 
     position = None
     for chunk in chunks:
         for index, event, event_type in zip(
-            chunk.log_index, chunk.events, chunk.types, strict=True
+            chunk.log_index, events_of(chunk), chunk.types, strict=True
         ):
             if event_type.startswith(_WANTED):
-                yield index, json.loads(event)
+                yield index, _loads(event)
             else:
                 yield index, {}
         if position is not None:
@@ -596,25 +696,40 @@ def _events_from_chunks(
         position = chunk.scanned_to
 
 
-def _events_from_file(
-    path: Path, where: Any, advance: Callable[[int], None]
-) -> Iterator[tuple[int | None, dict[str, Any]]]:
-    """Events of an export (with their log indexes) or of a replay file, in order."""
+def _loads(line: bytes) -> Any:
+    """JSON, by orjson (fast) or, for what it refuses (integers beyond 64 bits), json."""
     import json
 
+    import orjson
+
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return json.loads(line)
+
+
+def _events_from_file(
+    path: Path, where: Any, advance: Callable[[int], None], until: int = 0
+) -> Iterator[tuple[int | None, dict[str, Any]]]:
+    """Events of an export (with their log indexes) or of a replay file, in order; with
+    `until`, those of an export up to that log index."""
     prefix = where.division_prefix()
     with path.open("rb") as handle:
         first = handle.readline()
         handle.seek(0)
         numbered = first.startswith(b'{"_format"')  # an export holds every entry in order
+        if until and not numbered:
+            _fail("--until: needs an export; the lines of a replay file carry no log index", 2)
         index = 0
         for number, line in enumerate(handle, 1):
             advance(len(line))
             if line.startswith(b'{"_') or not line.strip():
                 continue
             index += 1
+            if until and index > until:
+                return
             try:
-                event = json.loads(line)
+                event = _loads(line)
             except ValueError:
                 _fail(f"{path}: line {number} is not JSON", 2)
             if prefix and not str(event.get("division", "")).startswith(prefix):

@@ -51,6 +51,7 @@ def replay_request(
         subject=where.subject,
         with_leaf_hashes=with_leaves,
         chunk_size=1000,
+        jsonl=True,
     )
     for name, value in (("time_from", where.time_from), ("time_to", where.time_to)):
         if value is not None:
@@ -87,6 +88,29 @@ def replay(
             time.sleep(0.2 * 2**attempts)
 
 
+def events_of(chunk: pb.ReplayChunk) -> list[bytes]:
+    """A chunk's events, each its canonical bytes, however the node sent them."""
+    jsonl = chunk.events_jsonl
+    if jsonl:
+        return jsonl.split(b"\n")[:-1]
+    return list(chunk.events)
+
+
+_ID = b',"id":"'
+
+
+def event_id_of(event: bytes) -> str | None:
+    """The `id` of an event given as its canonical bytes, read without parsing them all:
+    `data` sorts first and every attribute after it is a string, a number or a boolean, so
+    the last `,"id":"` is the envelope's (a JSON string holds no bare `"`)."""
+    at = event.rfind(_ID)
+    end = event.find(b'"', at + len(_ID)) if at >= 0 else -1
+    if end < 0:
+        found = json.loads(event).get("id")
+        return found if isinstance(found, str) else None
+    return event[at + len(_ID) : end].decode()
+
+
 def write_jsonl(
     chunks: Iterator[pb.ReplayChunk], out: IO[bytes], *, start: int, advance: Advance
 ) -> tuple[int, int]:
@@ -94,9 +118,12 @@ def write_jsonl(
     the log index to resume after."""
     count, position = 0, start
     for chunk in chunks:
-        for event in chunk.events:
-            out.write(event + b"\n")
-        count += len(chunk.events)
+        jsonl = chunk.events_jsonl
+        if jsonl:
+            out.write(jsonl)
+        else:
+            out.writelines(event + b"\n" for event in chunk.events)
+        count += len(chunk.log_index)
         advance(chunk.scanned_to - position)
         position = chunk.scanned_to
     return count, position
@@ -157,9 +184,9 @@ def republish(
     try:
         for chunk in chunks:
             for index, event_bytes, event_type in zip(
-                chunk.log_index, chunk.events, chunk.types, strict=True
+                chunk.log_index, events_of(chunk), chunk.types, strict=True
             ):
-                event_id = json.loads(event_bytes).get("id")
+                event_id = event_id_of(event_bytes)
                 headers = {"x-govnet-replayed-from": origin, "x-govnet-log-index": index}
                 pending.append(amqp.Outgoing(exchange, event_type, event_bytes, event_id, headers))
                 if len(pending) >= batch:
@@ -345,14 +372,13 @@ def export(
             upcoming = next(pending, None)
 
     for chunk in _chain(first_chunk, chunks):
-        for index, event, leaf in zip(
-            chunk.log_index, chunk.events, chunk.leaf_hashes, strict=True
-        ):
+        events = events_of(chunk)
+        for index, event, leaf in zip(chunk.log_index, events, chunk.leaf_hashes, strict=True):
             if index != writer.count + 1:
                 raise AuditClientError(f"the node replayed entry {index} after {writer.count}")
             writer.entries([event], [leaf])
             emit_checkpoints()
-        advance(len(chunk.events))
+        advance(len(events))
     writer.close()
     emit_checkpoints()
     return Exported(writer.count, len(checkpoints), previous or 0)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.contract.envelope import Event, format_time, parse_source
+from services.contract.envelope import MAX_SUBJECT_LENGTH, Event, format_time, parse_source
 from services.contract.errors import FORBIDDEN, ContractError, FieldViolation
 from services.contract.identifiers import IdentifierError, check_division_code
 from services.contract.registry import Registry
@@ -73,26 +74,41 @@ class ReplayFilter:
         subject: str = "",
         time_from: datetime | None = None,
         time_to: datetime | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> ReplayFilter:
-        """Check every field; raise `InvalidArgument` listing each bad one."""
+        """Check every field; raise `InvalidArgument` listing each bad one.
+
+        `names`: what the caller calls each field (`{"time_from": "--since"}` for a command
+        line), used in the violations' fields and reasons; a field not named there keeps
+        its own name (which is also the gRPC request field's).
+        """
+        called = names or {}
+
+        def name(field: str) -> str:
+            return called.get(field, field)
+
         problems: list[FieldViolation] = []
         if division:
             try:
                 check_division_code(division)
             except IdentifierError as exc:
-                problems.append(FieldViolation("division", exc.reason))
+                problems.append(FieldViolation(name("division"), exc.reason))
         if source:
             try:
                 parse_source(source)
             except ContractError as exc:
-                problems.append(FieldViolation("source", exc.violations[0].reason))
+                problems.append(FieldViolation(name("source"), exc.violations[0].reason))
         if type and not _TYPE_RE.match(type.removesuffix(".*")):
             problems.append(
-                FieldViolation("type", "must be an event type or a prefix like application.*")
+                FieldViolation(name("type"), "must be an event type or a prefix like application.*")
             )
-        for name, value in (("time_from", time_from), ("time_to", time_to)):
+        if len(subject) > MAX_SUBJECT_LENGTH:
+            problems.append(
+                FieldViolation(name("subject"), f"must be at most {MAX_SUBJECT_LENGTH} characters")
+            )
+        for field, value in (("time_from", time_from), ("time_to", time_to)):
             if value is not None and value.tzinfo is None:
-                problems.append(FieldViolation(name, "must carry a time zone"))
+                problems.append(FieldViolation(name(field), "must carry a time zone"))
         if (
             time_from is not None
             and time_to is not None
@@ -100,7 +116,9 @@ class ReplayFilter:
             and time_to.tzinfo is not None
             and time_from >= time_to
         ):
-            problems.append(FieldViolation("time_to", "must be later than time_from"))
+            problems.append(
+                FieldViolation(name("time_to"), f"must be later than {name('time_from')}")
+            )
         if problems:
             raise InvalidArgument(problems)
         return cls(division, source, type, subject, time_from, time_to)

@@ -24,8 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import IO
 
-from services.contract.envelope import canonical_json
-
 FORMAT = "govnet-audit-export/1"
 BLOCK = 1024
 """Entries per `_leaves` record (a power of two: blocks are complete subtrees)."""
@@ -48,7 +46,7 @@ class ExportWriter:
             "entries": entries,
             "checkpoints": checkpoints,
         }
-        out.write(canonical_json(header) + b"\n")
+        out.write(_canonical(header) + b"\n")
 
     def entries(self, events: Iterable[bytes], leaves: Iterable[bytes]) -> None:
         """Entries `count + 1` onwards, with the leaf hashes the log recorded."""
@@ -78,4 +76,12 @@ class ExportWriter:
             self._leaves.clear()
 
     def _record(self, name: str, value: object) -> None:
-        self.out.write(canonical_json({name: value}) + b"\n")
+        self.out.write(_canonical({name: value}) + b"\n")
+
+
+def _canonical(value: dict[str, object]) -> bytes:
+    # Imported here: the verifier's worker processes import this module for its constants
+    # only, and the contract's schemas take longer to import than a range takes to check.
+    from services.contract.envelope import canonical_json
+
+    return canonical_json(value)

@@ -24,6 +24,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -51,11 +52,12 @@ from services.audit.merkle import (
     consistency_proof,
     frontier_positions,
     inclusion_proof,
-    leaf_hash,
+    leaf_hashes,
 )
 from services.audit.merkle import tree_nodes as tree_nodes_of
 from services.audit.notes import Checkpoint, Signer, origin_for
 from services.contract.envelope import Event, encode, format_time
+from services.contract.errors import FieldViolation
 from services.contract.names import CHECKPOINT_SIGNED
 from services.platform.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.platform.settings import Settings
@@ -109,6 +111,7 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 MAX_CHUNK = 2000
 DEFAULT_CHUNK = 500
+_IN_LIMIT = 900  # ids per `IN (...)`: within every SQLite build's limit on parameters
 _LOG_LOCK = 0x676F766E6574  # "govnet": the PostgreSQL advisory lock of the log's writer
 _LOG_COLUMNS = (
     "log_index",
@@ -209,10 +212,7 @@ class AuditStore:
             frontier = self._locked_frontier(conn)
             grown = Frontier(frontier.size, frontier.nodes)
             seen = self._keys_in_log(conn, events)
-            recorded_at = format_time(tx.now)
-            rows: list[tuple[Any, ...]] = []
-            nodes: list[tuple[int, int, bytes]] = []
-            floor = NODE_FLOOR
+            fresh: list[Event] = []
             indexes: list[int | None] = []
             for event in events:
                 key = (event.source, event.id)
@@ -220,28 +220,35 @@ class AuditStore:
                     indexes.append(None)
                     continue
                 seen.add(key)
-                canonical = encode(event)
-                leaf = leaf_hash(canonical)
-                for node in grown.append(leaf):
-                    if node[0] >= floor:
-                        nodes.append(node)
-                indexes.append(grown.size)
-                rows.append(
-                    (
-                        grown.size,
-                        event.source,
-                        event.id,
-                        event.type,
-                        event.subject,
-                        event.division,
-                        event.sequence,
-                        _time_text(event),
-                        recorded_at,
-                        event.dataschema,
-                        canonical,
-                        leaf,
-                    )
+                fresh.append(event)
+                indexes.append(grown.size + len(fresh))
+            canonicals = list(map(encode, fresh))
+            leaves = leaf_hashes(canonicals)
+            nodes = [node for node in grown.extend(leaves) if node[0] >= NODE_FLOOR]
+            recorded_at = format_time(tx.now)
+            rows = [
+                (
+                    index,
+                    event.source,
+                    event.id,
+                    event.type,
+                    event.subject,
+                    event.division,
+                    event.sequence,
+                    _time_text(event),
+                    recorded_at,
+                    _dataschema(event),
+                    canonical,
+                    leaf,
                 )
+                for index, event, canonical, leaf in zip(
+                    range(frontier.size + 1, grown.size + 1),
+                    fresh,
+                    canonicals,
+                    leaves,
+                    strict=True,
+                )
+            ]
             self.db.insert_tuples(conn, log_entries, _LOG_COLUMNS, rows)
             self.db.insert_tuples(conn, tree_nodes, ("level", "idx", "hash"), nodes)
             if self.signer and self.checkpoint_every and rows:
@@ -318,7 +325,16 @@ class AuditStore:
         ids = list({e.id for e in events})
         if not ids:
             return set()
-        return {(row[0], row[1]) for row in conn.execute(self._existing, {"ids": ids})}
+        if self.db.dialect != "sqlite":
+            return {(row[0], row[1]) for row in conn.execute(self._existing, {"ids": ids})}
+        found: set[tuple[str, str]] = set()
+        for start in range(0, len(ids), _IN_LIMIT):  # straight to the driver: no compiling
+            part = ids[start : start + _IN_LIMIT]
+            query = (
+                f"SELECT source, event_id FROM log WHERE event_id IN ({','.join('?' * len(part))})"
+            )
+            found.update((source, id_) for source, id_ in conn.exec_driver_sql(query, tuple(part)))
+        return found
 
     @staticmethod
     def _last_checkpoint_size(conn: Connection) -> int:
@@ -339,17 +355,27 @@ class AuditStore:
         subject: str = "",
         source: str = "",
     ) -> list[Entry]:
+        """A page of entries after `after_index`, in log order, matching the filters (as in
+        `ReplayFilter`: `type` may be a prefix like `application.*`). Raises
+        `InvalidArgument` listing every bad argument."""
+        problems: list[FieldViolation] = []
+        try:
+            where = ReplayFilter.parse(type=type, subject=subject, source=source)
+        except InvalidArgument as exc:
+            problems += exc.violations
         if after_index < 0:
-            raise InvalidArgument.single("after_index", "must be 0 or a log index")
+            problems.append(FieldViolation("after_index", "must be 0 or a log index"))
         if page_size < 0 or page_size > MAX_PAGE:
-            raise InvalidArgument.single("page_size", f"must be between 0 and {MAX_PAGE}")
-        query = select(log_entries).where(log_entries.c.log_index > after_index)
-        if type:
-            query = query.where(log_entries.c.type == type)
-        if subject:
-            query = query.where(log_entries.c.subject == subject)
-        if source:
-            query = query.where(log_entries.c.source == source)
+            problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
+        if problems:
+            raise InvalidArgument(problems)
+        query = select(log_entries).where(
+            log_entries.c.log_index > after_index,
+            *(
+                log_entries.c[column].op(operator)(value)
+                for column, operator, value in where.conditions()
+            ),
+        )
         query = query.order_by(log_entries.c.log_index).limit(page_size or DEFAULT_PAGE)
         with self.db.read() as conn:
             return [_entry(row._mapping) for row in conn.execute(query)]
@@ -393,6 +419,8 @@ class AuditStore:
             raise InvalidArgument.single("chunk_size", f"must be between 0 and {MAX_CHUNK}")
         chunk_size = chunk_size or DEFAULT_CHUNK
         sql, params = _scan_sql(where, self.db.dialect, with_leaves)
+        # SQLite hands BLOBs over as bytes; psycopg2 as memoryviews, which are copied.
+        blobs: Any = None if self.db.dialect == "sqlite" else bytes
         with self.db.read() as conn:
             end = until_index or _size(conn)
         position = after_index
@@ -407,15 +435,13 @@ class AuditStore:
             if not rows:
                 yield Chunk([], [], [], [], end)
                 return
-            indexes, events, types, *leaves = (list(column) for column in zip(*rows, strict=True))
+            indexes = list(map(_FIRST, rows))
+            events = list(map(_SECOND, rows))
+            leaves = list(map(_FOURTH, rows)) if with_leaves else []
+            if blobs is not None:
+                events, leaves = list(map(blobs, events)), list(map(blobs, leaves))
             position = indexes[-1] if len(rows) == chunk_size else end
-            yield Chunk(
-                indexes,
-                [bytes(e) for e in events],
-                [bytes(h) for h in leaves[0]] if leaves else [],
-                types,
-                position,
-            )
+            yield Chunk(indexes, events, leaves, list(map(_THIRD, rows)), position)
 
     # -- checkpoints and proofs ---------------------------------------------------------
 
@@ -471,6 +497,13 @@ class AuditStore:
             raise InvalidArgument.single(field, f"is {size}, but the log has {have} entries")
 
 
+def _dataschema(event: Event) -> str:
+    """`event.dataschema`, reusing the wire text of a decoded event (`decode` accepts only
+    the one spelling, so it is the same string)."""
+    text = event.wire.get("dataschema") if event.wire is not None else None
+    return text if isinstance(text, str) else event.dataschema
+
+
 def _time_text(event: Event) -> str:
     """The event time as fixed-width RFC 3339 UTC (`format_time`), reusing the wire text
     when it already is that (govnet's own events always are)."""
@@ -518,6 +551,9 @@ def _getter(conn: Connection) -> Any:
         return cache[key]
 
     return node
+
+
+_FIRST, _SECOND, _THIRD, _FOURTH = (itemgetter(i) for i in range(4))
 
 
 def _scan_sql(where: ReplayFilter, dialect: str, with_leaves: bool) -> tuple[str, tuple[Any, ...]]:

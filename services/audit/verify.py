@@ -4,12 +4,13 @@ What is checked, and what each check catches:
 
 - every entry's leaf is recomputed from its bytes and compared with the leaf the log
   recorded (`_leaves` records): an edited, removed, inserted or moved entry is found at
-  its log index;
+  its log index (a moved one at its own, wherever in the export it went);
 - the `_leaves` records must cover entries 1, 2, 3 … in order: a removed block is found
   where the run breaks;
 - every source's `sequence` must run 1, 2, 3 … with none missing or repeated (arrival
   order may differ): an event that never reached the log, or was removed or replayed, is
-  found at the next entry of its source;
+  found at the next entry of its source — unless an `event.rejected` entry says the node
+  refused it (`Verification.refused`);
 - the Merkle tree is rebuilt and its root compared with every signed checkpoint, whose
   Ed25519 signature is checked, and the consistency proofs between consecutive
   checkpoints are verified: a log rewritten consistently (leaves recomputed too) is found
@@ -19,9 +20,11 @@ What is checked, and what each check catches:
 The file is cut into byte ranges of whole 1024-entry blocks, scanned in parallel
 processes (`jobs`); this process joins the results in order. Per entry the work is one
 leaf hash, on average one interior hash, and reading the source and sequence from the
-bytes — done with C-level `map` pipelines over each block, since a Python loop per entry
-would cost more than the hashing. With `jobs=1` the same functions run here, in order;
-the verdict never depends on `jobs`.
+bytes — done where the bytes lie in the range's buffer, with C-level `map` pipelines over
+each block, since a Python loop or a copy per entry would cost more than the hashing.
+With `jobs=1` the same functions run here, in order; the verdict never depends on `jobs`.
+Signed notes are only read here, in the joining process: the scanning processes, which
+are spawned, do not import what checking a signature needs.
 """
 
 from __future__ import annotations
@@ -34,15 +37,19 @@ import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import compress, repeat
 from multiprocessing import get_context
+from operator import add
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.audit.export import BLOCK, FORMAT
 from services.audit.merkle import EMPTY_ROOT, verify_consistency
-from services.audit.notes import NoteError, SignedCheckpoint, VerifierKey, open_note
+from services.contract.names import EVENT_REJECTED
+
+if TYPE_CHECKING:
+    from services.audit.notes import SignedCheckpoint, VerifierKey
 
 CHUNK_BYTES = 8 << 20
 """Scans work on byte ranges of about this size (cut after a `_leaves` record)."""
@@ -51,6 +58,7 @@ _RECORD = b'\x00{"_'
 _LEAVES = b'\x00{"_leaves":'
 _SEQUENCE = b',"sequence":'
 _SOURCE = b',"source":"'
+_REJECTED = b',"type":"event.rejected"'
 _digest = operator.methodcaller("digest")
 
 
@@ -77,6 +85,9 @@ class Verification:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """Facts worth knowing that are not problems (entries no checkpoint covers yet)."""
+    refused: list[tuple[str, int, int]] = field(default_factory=list)
+    """(source, sequence, log index of the `event.rejected` entry naming it) of every
+    sequence number missing from the log because the node refused that event."""
 
     @property
     def ok(self) -> bool:
@@ -179,31 +190,51 @@ class _Scan:
     """(line, entries before it in the range, text) of the other records."""
     uncovered: int | None = None
     """The first entry (in the range) after the range's last `_leaves` record, if any."""
+    anomalies: list[_Anomaly] = field(default_factory=list)
+    """What the blocks could not explain alone (line numbers relative to the range)."""
+    refusals: list[tuple[bytes, int, int]] = field(default_factory=list)
+    """(source, sequence, entry in the range) named by each `event.rejected` entry."""
 
 
 def _scan(path: str, start: int, end: int) -> _Scan:
+    # The leaf of a line is SHA-256(0x00 || line). The range is read after one 0x00 and
+    # every newline becomes 0x00 in place: each line then has its prefix in front of it,
+    # and its leaf is hashed from the buffer where it lies, never copied per entry.
+    buffer = bytearray(end - start + 1)
+    view = memoryview(buffer)
     with open(path, "rb") as handle:
         handle.seek(start)
-        data = handle.read(end - start)
-    # Every line gets the leaf prefix 0x00 up front: one C-level pass instead of one
-    # concatenation per entry. Offsets inside an entry are unaffected for what follows.
-    lines = (b"\x00" + data.replace(b"\n", b"\n\x00")).split(b"\n")
-    if lines and lines[-1] == b"\x00":
-        lines.pop()
-    out = _Scan(lines=len(lines))
-    marks = list(compress(range(len(lines)), map(bytes.startswith, lines, repeat(_RECORD))))
+        handle.readinto(view[1:])
+    bounds = [0]  # where each line's 0x00 is (and where the last one ends)
+    find, add = buffer.find, bounds.append
+    at = find(10, 1)
+    while at >= 0:
+        buffer[at] = 0
+        add(at)
+        at = find(10, at + 1)
+    if bounds[-1] < len(buffer) - 1:  # a last line without its newline
+        add(len(buffer))
+    starts, ends = bounds[:-1], bounds[1:]
+    out = _Scan(lines=len(starts))
+    marks = list(compress(range(len(starts)), map(buffer.startswith, repeat(_RECORD), starts)))
     record_positions: list[int] = []  # entries before each record line
-    events: list[bytes] = []
+    firsts: list[int] = []  # each entry's 0x00
+    lasts: list[int] = []  # where each entry ends
     previous = 0
     for mark in marks:
-        events += lines[previous:mark]
-        record_positions.append(len(events))
+        firsts += starts[previous:mark]
+        lasts += ends[previous:mark]
+        record_positions.append(len(firsts))
         previous = mark + 1
-    events += lines[previous:]
+    firsts += starts[previous:]
+    lasts += ends[previous:]
     line_of = _LineMap(marks, record_positions)
+    entries = _Entries(buffer, view, firsts, lasts)
 
-    leaves = list(map(_digest, map(hashlib.sha256, events)))
-    out.events = len(events)
+    leaves = list(
+        map(_digest, map(hashlib.sha256, map(view.__getitem__, map(slice, firsts, lasts))))
+    )
+    out.events = len(firsts)
     out.leaves = b"".join(leaves)
     out.group_roots = [
         _subtree(leaves[i : i + BLOCK]) for i in range(0, len(leaves) - BLOCK + 1, BLOCK)
@@ -211,8 +242,8 @@ def _scan(path: str, start: int, end: int) -> _Scan:
 
     block_start = 0
     for mark, before in zip(marks, record_positions, strict=True):
-        text = lines[mark][1:]
-        if not lines[mark].startswith(_LEAVES):
+        text = bytes(view[starts[mark] + 1 : ends[mark]])
+        if not text.startswith(_LEAVES[1:]):
             out.records.append((mark + 1, before, text))
             continue
         declared = _leaves_record(text)
@@ -223,15 +254,28 @@ def _scan(path: str, start: int, end: int) -> _Scan:
         else:
             first, recorded = declared
         out.blocks.append((mark + 1, first, len(recorded) // 32))
-        indexes = _compare(
-            leaves[block_start:before], recorded, first, block_start, line_of, out.problems
-        )
-        _sequences(events, block_start, before, first, line_of, out, indexes)
+        indexes = _compare(leaves[block_start:before], recorded, first, block_start, line_of, out)
+        _sequences(entries, block_start, before, first, line_of, out, indexes)
         block_start = before
-    if block_start < len(events):  # entries no _leaves record covers
+    if block_start < len(firsts):  # entries no _leaves record covers
         out.uncovered = block_start
-        _sequences(events, block_start, len(events), None, line_of, out)
+        _sequences(entries, block_start, len(firsts), None, line_of, out)
+    view.release()
     return out
+
+
+@dataclass
+class _Entries:
+    """The entries of a range: entry k is `buffer[firsts[k] + 1 : lasts[k]]`, preceded by
+    its leaf prefix 0x00 at `firsts[k]`."""
+
+    buffer: bytearray
+    view: memoryview
+    firsts: list[int]
+    lasts: list[int]
+
+    def text(self, k: int) -> bytes:
+        return bytes(self.view[self.firsts[k] + 1 : self.lasts[k]])
 
 
 class _LineMap:
@@ -259,64 +303,167 @@ def _leaves_record(text: bytes) -> tuple[int, bytes] | None:
     return first, hashes
 
 
+@dataclass(frozen=True)
+class _Anomaly:
+    """A place where a block's entries and the leaves the log recorded for it disagree, in a
+    way the block alone cannot explain: a recorded leaf no entry of the block has
+    (`recorded`), an entry whose leaf the log did not record in this block (`computed`), or
+    both at one place (an entry changed where it stands). The merge pairs them across
+    blocks: an entry found in one block whose leaf is missing from another was moved."""
+
+    index: int | None
+    """The log index of the place (of the recorded entry, when there is one)."""
+    line: int
+    """The line of the entry now at that place (range-relative until merged)."""
+    recorded: bytes
+    computed: bytes
+    after: int | None
+    """The log index of the entry before it in the file."""
+
+
 def _compare(
     computed: list[bytes],
     recorded: bytes,
     first: int | None,
     offset: int,
     line_of: _LineMap,
-    problems: list[Problem],
+    out: _Scan,
 ) -> list[int] | None:
-    """Match a block's computed leaves against those the log recorded; name each entry
-    that was changed, removed, inserted or moved by its log index. Returns the log index
-    of each entry of the block when they are not simply `first`, `first + 1` …"""
+    """Match a block's computed leaves against those the log recorded, and name each entry
+    that was changed, removed, inserted or moved by its log index. Returns the log index of
+    each entry of the block when they are not simply `first`, `first + 1` …
+
+    Leaves are unique, so the entries in their place are a longest increasing run of
+    recorded positions (`_in_place`); every other entry was moved (its leaf is recorded
+    elsewhere in the block), or is unknown here. Between two entries in place, the
+    recorded leaves not found anywhere in the block and the unknown entries pair up in
+    order as changed entries; the rest are removed or inserted — or, when the merge finds
+    them in another block, moved there."""
     if b"".join(computed) == recorded:
         return None
     wanted = [recorded[i : i + 32] for i in range(0, len(recorded), 32)]
     base = first if first is not None else 0
+
+    def index(position: int) -> int | None:
+        return base + position if first is not None else None
+
+    where = {leaf: p for p, leaf in enumerate(wanted)}
+    positions = [where.get(leaf) for leaf in computed]
+    anchors = _in_place(positions)
+    anchored = {positions[i] for i in anchors}
+    moved: dict[int, int] = {}  # computed entry -> its recorded position, for moved entries
+    present = set(anchored)
+    for i, p in enumerate(positions):
+        if p is not None and p not in present:
+            moved[i] = p
+            present.add(p)
     indexes: list[int] = []
-    i = j = 0
 
-    def report(message: str) -> None:
-        index = base + j if first is not None else None
-        entry = offset + max(0, min(i, len(computed) - 1))
-        problems.append(Problem(line_of(entry), index, message))
+    def previous(i: int) -> int | None:
+        """The log index of the entry before the block's entry `i` in the file."""
+        return indexes[i - 1] if i > 0 and first is not None else index(-1)
 
-    while i < len(computed) and j < len(wanted):
-        if computed[i] == wanted[j]:
-            indexes.append(base + j)
-            i, j = i + 1, j + 1
-        elif (
-            i + 1 < len(computed)
-            and j + 1 < len(wanted)
-            and (computed[i] == wanted[j + 1] and computed[i + 1] == wanted[j])
-        ):
-            report(f"entries {base + j} and {base + j + 1} are in each other's place")
-            indexes += [base + j + 1, base + j]
-            i, j = i + 2, j + 2
-        elif j + 1 < len(wanted) and computed[i] == wanted[j + 1]:
-            report("this entry is missing: it was removed")
-            j += 1
-        elif i + 1 < len(computed) and computed[i + 1] == wanted[j]:
-            report("an entry the log never recorded was inserted here")
-            indexes.append(base + j)
-            i += 1
+    gaps: dict[int, tuple[int, int]] = {}  # moved entry -> the in-place positions around it
+    problems = out.problems
+
+    def close_gap(low: int, high: int, members: list[int], closing: int) -> None:
+        """Pair what is missing between positions `low` and `high` with the unknown
+        entries there (`members`: computed entries between the two entries in place)."""
+        missing = [p for p in range(low + 1, high) if p not in present]
+        unknown = [i for i in members if i not in moved]
+        for k in range(max(len(missing), len(unknown))):
+            p = missing[k] if k < len(missing) else None
+            i = unknown[k] if k < len(unknown) else None
+            at = closing if i is None else i
+            out.anomalies.append(
+                _Anomaly(
+                    index(p if p is not None else low + 1),
+                    line_of(offset + max(0, min(at, len(computed) - 1))),
+                    wanted[p] if p is not None else b"",
+                    computed[i] if i is not None else b"",
+                    previous(at),
+                )
+            )
+        for i in members:
+            if i in moved:
+                gaps[i] = (low, high)
+
+    low = -1
+    members: list[int] = []
+    for i, p in enumerate(positions):
+        if i in anchors:
+            close_gap(low, p, members, i)  # type: ignore[arg-type]
+            low, members = p, []  # type: ignore[assignment]
+            indexes.append(base + p)  # type: ignore[operator]
+            continue
+        members.append(i)
+        if i in moved:
+            indexes.append(base + moved[i])
         else:
-            report("the entry does not hash to the leaf the log recorded: it was changed")
-            indexes.append(base + j)
-            i, j = i + 1, j + 1
-    while j < len(wanted):
-        report("this entry is missing: it was removed")
-        j += 1
-    while i < len(computed):
-        report("an entry the log never recorded was inserted here")
-        indexes.append(base + j)
-        i += 1
+            indexes.append(base + low + 1)
+    close_gap(low, len(wanted), members, len(computed))
+
+    at_position = {p: i for i, p in moved.items()}
+    reported: set[int] = set()
+    for i, p in sorted(moved.items()):
+        if i in reported:
+            continue
+        low, high = gaps[i]
+        partner = None
+        if high - low == 2 and low + 1 in at_position:  # it stands where one other belongs …
+            j = at_position[low + 1]
+            if gaps[j] == (p - 1, p + 1):  # … which stands where this one belongs
+                partner = j
+        if partner is None and i + 1 in anchors and positions[i + 1] == p - 1:
+            partner = i + 1  # two neighbours changed places
+        if partner is None and i - 1 in anchors and positions[i - 1] == p + 1:
+            partner = i - 1
+        if partner is not None:
+            a, b = sorted((p, positions[partner] or 0))
+            problems.append(
+                Problem(
+                    line_of(offset + min(i, partner)),
+                    index(a),
+                    f"entries {index(a)} and {index(b)} are in each other's place",
+                )
+            )
+            reported |= {i, partner}
+            continue
+        problems.append(Problem(line_of(offset + i), index(p), _moved(index(p), previous(i))))
     return indexes
 
 
+def _moved(entry: int | None, after: int | None) -> str:
+    where = f"after entry {after}" if after else "the start"
+    return f"entry {entry} is out of place: it was moved to {where}"
+
+
+def _in_place(positions: list[int | None]) -> set[int]:
+    """The entries (by their place in the block) of a longest strictly increasing run of
+    recorded positions: the entries that are where the log put them."""
+    tails: list[int] = []  # recorded position ending the best run of each length
+    ends: list[int] = []  # the entry that ends it
+    before: dict[int, int | None] = {}
+    for i, p in enumerate(positions):
+        if p is None:
+            continue
+        k = bisect.bisect_left(tails, p)
+        before[i] = ends[k - 1] if k else None
+        if k == len(tails):
+            tails.append(p)
+            ends.append(i)
+        else:
+            tails[k], ends[k] = p, i
+    out: set[int] = set()
+    cursor = ends[-1] if ends else None
+    while cursor is not None:
+        out.add(cursor)
+        cursor = before[cursor]
+    return out
+
+
 def _sequences(
-    events: list[bytes],
+    entries: _Entries,
     lo: int,
     hi: int,
     first: int | None,
@@ -328,22 +475,32 @@ def _sequences(
     consecutive numbers per source. `data` sorts first in the canonical form and extension
     values are never objects, so the last `,"sequence":` and `,"source":"` are the
     envelope's own."""
-    block = events[lo:hi]
+    buffer, view = entries.buffer, entries.view
+    firsts, lasts = entries.firsts[lo:hi], entries.lasts[lo:hi]
     sources: list[bytes]
     sequences: list[int]
     try:
-        at = [p + 12 for p in map(bytes.rfind, block, repeat(_SEQUENCE))]
-        stops = list(map(bytes.find, block, repeat(b","), at))
-        sequences = list(map(int, map(operator.getitem, block, map(slice, at, stops))))  # type: ignore[arg-type]
-        begin = [p + 11 for p in map(bytes.rfind, block, repeat(_SOURCE))]
-        ends = list(map(bytes.find, block, repeat(b'"'), begin))
-        sources = list(map(operator.getitem, block, map(slice, begin, ends)))  # type: ignore[arg-type]
-        if min(at, default=12) < 12 or min(begin, default=11) < 11:
+        at = list(map(add, map(buffer.rfind, repeat(_SEQUENCE), firsts, lasts), repeat(12)))
+        stops = list(map(buffer.find, repeat(b","), at, lasts))
+        if min(at, default=12) < 12 or min(stops, default=0) < 0:
             raise ValueError
+        if all(map(buffer.startswith, repeat(_SOURCE), stops)):  # the usual: next to it
+            begin = list(map(add, stops, repeat(11)))
+        else:  # an extension attribute sorts between them
+            begin = list(map(add, map(buffer.rfind, repeat(_SOURCE), firsts, lasts), repeat(11)))
+        ends = list(map(buffer.find, repeat(b'"'), begin, lasts))
+        if min(begin, default=11) < 11 or min(ends, default=0) < 0:
+            raise ValueError
+        sequences = list(map(int, map(buffer.__getitem__, map(slice, at, stops))))
+        sources = list(map(bytes, map(view.__getitem__, map(slice, begin, ends))))
+        # The envelope's `type` sorts after its `source`: look for refusals there only.
+        hits = map(buffer.find, repeat(_REJECTED), ends, lasts)
+        refusals = list(compress(range(hi - lo), map((-1).__ne__, hits)))
     except ValueError:  # some entry lacks them: read one by one, naming the bad ones
-        sources, sequences, keep = [], [], []
-        for k, event in enumerate(block):
-            found = _source_and_sequence(event)
+        sources, sequences, keep, refusals = [], [], [], []
+        for k in range(hi - lo):
+            text = entries.text(lo + k)
+            found = _source_and_sequence(text)
             if found is None:
                 index = _index_of(k, first, indexes)
                 out.problems.append(
@@ -353,8 +510,14 @@ def _sequences(
             sources.append(found[0])
             sequences.append(found[1])
             keep.append(k)
+            if _REJECTED in text:
+                refusals.append(k)
     else:
-        keep = list(range(len(block)))
+        keep = list(range(hi - lo))
+    for k in refusals:
+        refused = _refused(entries.text(lo + k))
+        if refused is not None:
+            out.refusals.append((*refused, lo + k))
     runs = out.runs
     current: dict[bytes, list[Any]] = {}
     for k, source, sequence in zip(keep, sources, sequences, strict=True):
@@ -365,6 +528,26 @@ def _sequences(
             index = _index_of(k, first, indexes)
             current[source] = run = [source, sequence, sequence, index, line_of(lo + k)]
             runs.append(run)  # type: ignore[arg-type]
+
+
+def _refused(text: bytes) -> tuple[bytes, int] | None:
+    """The source and sequence of the event an `event.rejected` entry says the node
+    refused, if it names them. Only the node's own services emit these (a department
+    cannot publish one through the ingress gate): one under a department source is
+    ignored."""
+    event = _json(text) or {}
+    body, source = event.get("data"), event.get("source")
+    if (
+        event.get("type") == EVENT_REJECTED
+        and isinstance(source, str)
+        and "/dept/" not in source
+        and isinstance(body, dict)
+        and isinstance(body.get("rejected_source"), str)
+        and type(body.get("rejected_sequence")) is int
+        and body["rejected_sequence"] >= 1
+    ):
+        return body["rejected_source"].encode(), body["rejected_sequence"]
+    return None
 
 
 def _index_of(k: int, first: int | None, indexes: list[int] | None) -> int | None:
@@ -388,9 +571,12 @@ def _source_and_sequence(event: bytes) -> tuple[bytes, int] | None:
 def _subtree(leaves: list[bytes]) -> bytes:
     """The root of a complete subtree (len(leaves) a power of two), a level at a time."""
     level = leaves
+    sha256 = hashlib.sha256
     while len(level) > 1:
-        pairs = map(bytes.__add__, level[0::2], level[1::2])
-        level = list(map(_digest, map(hashlib.sha256, map(b"\x01".__add__, pairs))))
+        level = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(level[0::2], level[1::2], strict=True)
+        ]
     return level[0]
 
 
@@ -429,11 +615,13 @@ class _Merge:
         self.line = 1  # lines so far, the header included
         self.entries = 0
         self.next_from = 1  # the first entry the next _leaves record should declare
-        self.sequences = _Sequences(result.problems.append)
+        self.sequence_problems: list[Problem] = []  # listed after the entries' own
+        self.sequences = _Sequences(self.sequence_problems.append)
         self.groups: list[tuple[int, bytes]] = []  # (size, root) of complete subtrees so far
         self.carry: list[bytes] = []  # leaves of the current incomplete group
         self.roots: dict[int, bytes] = {0: EMPTY_ROOT}
         self.records: list[tuple[int, int, bytes]] = []  # (line, tree size there, text)
+        self.anomalies: list[_Anomaly] = []
 
     def add(self, scan: _Scan) -> None:
         base_line, base = self.line, self.entries
@@ -458,8 +646,12 @@ class _Merge:
                     "no _leaves record follows these entries: the export was cut or edited",
                 )
             )
+        for a in scan.anomalies:
+            self.anomalies.append(replace(a, line=a.line + base_line))
         for source, first, last, index, line in scan.runs:
             self.sequences.see(source, first, last, index, line + base_line)
+        for source, sequence, entry in scan.refusals:
+            self.sequences.refused(source, sequence, base + entry + 1)
         wanted = {size for size in self.trusted if base < size <= base + scan.events}
         for line, before, text in scan.records:
             self.records.append((line + base_line, base + before, text))
@@ -469,29 +661,37 @@ class _Merge:
         self.entries += scan.events
 
     def _grow(self, scan: _Scan, base: int, wanted: set[int]) -> None:
-        """Add the range's leaves to the tree, noting the root at each wanted size."""
-        leaves = [scan.leaves[i : i + 32] for i in range(0, len(scan.leaves), 32)]
+        """Add the range's leaves to the tree, noting the root at each wanted size. Whole
+        groups come with their roots: their leaves are only split out when a wanted size
+        falls inside one."""
+        blob = scan.leaves
+        count = len(blob) // 32
+
+        def hashes(lo: int, hi: int) -> list[bytes]:
+            return [blob[i : i + 32] for i in range(32 * lo, 32 * hi, 32)]
+
         usable = not self.carry and base % BLOCK == 0
         position = base
         start = 0
         if self.carry:  # finish the group the previous range left open
-            take = min(BLOCK - len(self.carry), len(leaves))
-            self._note_inside(wanted, position - len(self.carry), self.carry + leaves[:take])
-            self.carry += leaves[:take]
+            take = min(BLOCK - len(self.carry), count)
+            self.carry += hashes(0, take)
+            self._note_inside(wanted, position - len(self.carry) + take, self.carry)
             start, position = take, position + take
             if len(self.carry) == BLOCK:
                 self._push(_subtree(self.carry))
                 self.carry = []
         group = 0
-        while len(leaves) - start >= BLOCK:
-            piece = leaves[start : start + BLOCK]
-            self._note_inside(wanted, position, piece)
-            root = scan.group_roots[group] if usable else _subtree(piece)
-            self._push(root)
+        while count - start >= BLOCK:
+            inside = any(position <= size <= position + BLOCK for size in wanted)
+            if inside or not usable:
+                piece = hashes(start, start + BLOCK)
+                self._note_inside(wanted, position, piece)
+            self._push(scan.group_roots[group] if usable else _subtree(piece))
             group += 1
             start, position = start + BLOCK, position + BLOCK
-        if start < len(leaves):
-            self.carry = leaves[start:]
+        if start < count:
+            self.carry = hashes(start, count)
             self._note_inside(wanted, position, self.carry)
 
     def _note_inside(self, wanted: set[int], position: int, group: list[bytes]) -> None:
@@ -513,8 +713,13 @@ class _Merge:
         result = self.result
         result.entries = self.entries
         self.roots.setdefault(self.entries, _fold([h for _, h in self.groups] + _edge(self.carry)))
+        self._explain()
         self.sequences.finish()
+        result.problems += self.sequence_problems
         result.sources = self.sequences.sources
+        result.refused = [(s.decode(), n, i) for s, n, i in self.sequences.accounted]
+        if result.refused:
+            result.notes.append(_refused_note(result.refused))
         self._check_records()
         for size, trusted in sorted(self.trusted.items()):
             if size > self.entries:
@@ -536,7 +741,53 @@ class _Merge:
                 "checkpoint; no signature covers them yet"
             )
 
+    def _explain(self) -> None:
+        """Name what the blocks could not explain alone: an entry whose leaf one block
+        misses and another holds was moved there; two entries standing each where the
+        other belongs changed places; what is left was changed, removed or inserted."""
+        anomalies = self.anomalies
+        report = self.result.problems.append
+        place = {a.recorded: k for k, a in enumerate(anomalies) if a.recorded}
+        moved_in: dict[int, int] = {}  # anomaly holding a moved entry -> that entry's place
+        for k, a in enumerate(anomalies):
+            j = place.get(a.computed) if a.computed else None
+            if j is not None and j != k:
+                moved_in[k] = j
+        done: set[int] = set()
+        for k, j in moved_in.items():
+            if k in done:
+                continue
+            here, there = anomalies[k], anomalies[j]
+            if moved_in.get(j) == k:
+                first, second = sorted((here, there), key=lambda a: (a.index or 0, a.line))
+                report(
+                    Problem(
+                        first.line,
+                        first.index,
+                        f"entries {first.index} and {second.index} are in each other's place",
+                    )
+                )
+                done |= {k, j}
+                continue
+            report(Problem(here.line, there.index, _moved(there.index, here.after)))
+            done.add(k)
+        gone = set(moved_in.values())
+        for k, a in enumerate(anomalies):
+            lost = bool(a.recorded) and k not in gone
+            unknown = bool(a.computed) and k not in moved_in
+            if lost and unknown:
+                message = "the entry does not hash to the leaf the log recorded: it was changed"
+            elif lost:
+                message = "this entry is missing: it was removed"
+            elif unknown:
+                message = "an entry the log never recorded was inserted here"
+            else:
+                continue
+            report(Problem(a.line, a.index, message))
+
     def _check_records(self) -> None:
+        from services.audit.notes import NoteError, open_note
+
         result = self.result
         report = result.problems.append
         signed_roots: dict[int, bytes] = {}
@@ -596,6 +847,17 @@ class _Merge:
         result.last_checkpoint = previous
 
 
+def _refused_note(refused: list[tuple[str, int, int]]) -> str:
+    count, sources = len(refused), len({source for source, _, _ in refused})
+    source, sequence, index = refused[0]
+    return (
+        f"{count:,} sequence number{'s' if count > 1 else ''} of {sources:,} "
+        f"source{'s' if sources > 1 else ''} never reached the log because the node refused "
+        f"the event: an event.rejected entry names each, so they are not missing (first: "
+        f"{source} sequence {sequence}, refused at log index {index})"
+    )
+
+
 def _block_problem(declared: int, expected: int) -> str:
     if declared > expected:
         gap = (
@@ -610,12 +872,19 @@ def _block_problem(declared: int, expected: int) -> str:
 class _Sequences:
     """Each source's `sequence` must run 1, 2, 3 … with none missing or repeated, in any
     arrival order. Fed runs of consecutive numbers; keeps, per source, the next number
-    expected and the runs seen ahead of it."""
+    expected and the runs seen ahead of it. A number an `event.rejected` entry names for
+    the source (`refused`) is accounted for: the node refused that event, so it never
+    entered the log, and it is not reported missing."""
 
     def __init__(self, report: Callable[[Problem], None]) -> None:
         self.next: dict[bytes, int] = {}
         self.ahead: dict[bytes, dict[int, tuple[int, int | None, int]]] = {}
         self.report = report
+        self.refusals: dict[bytes, dict[int, int]] = {}
+        """Per source: each refused sequence number and the log index of the first
+        `event.rejected` entry naming it."""
+        self.accounted: list[tuple[bytes, int, int]] = []
+        """(source, sequence, log index of the refusal) of each number a refusal filled."""
 
     def see(self, source: bytes, first: int, last: int, index: int | None, line: int) -> None:
         expected = self.next.get(source, 1)
@@ -637,6 +906,9 @@ class _Sequences:
             expected = waiting.pop(expected)[0] + 1
         self.next[source] = expected
 
+    def refused(self, source: bytes, sequence: int, index: int) -> None:
+        self.refusals.setdefault(source, {}).setdefault(sequence, index)
+
     def _repeat(self, source: bytes, first: int, last: int, index: int | None, line: int) -> None:
         which = f"sequence {first}" if first == last else f"sequences {first} to {last}"
         self.report(
@@ -650,29 +922,56 @@ class _Sequences:
     def finish(self) -> None:
         for source, waiting in sorted(self.ahead.items()):
             expected = self.next.get(source, 1)
+            refusals = self.refusals.get(source, {})
+            refused = sorted(refusals)
             for first in sorted(waiting):
                 last, index, line = waiting[first]
                 if first > expected:
-                    missing = (
-                        f"sequence {expected}"
-                        if first - expected == 1
-                        else f"sequences {expected} to {first - 1}"
-                    )
-                    self.report(
-                        Problem(
-                            line,
-                            index,
-                            f"{source.decode()} {missing} missing before this entry "
-                            f"(sequence {first}): events never reached the log or were removed",
+                    missing = self._unaccounted(source, expected, first - 1, refused, refusals)
+                    if missing:
+                        self.report(
+                            Problem(
+                                line,
+                                index,
+                                f"{source.decode()} {_numbers(missing)} missing before this "
+                                f"entry (sequence {first}): events never reached the log or "
+                                "were removed",
+                            )
                         )
-                    )
                 elif first < expected:
                     self._repeat(source, first, min(last, expected - 1), index, line)
                 expected = max(expected, last + 1)
 
+    def _unaccounted(
+        self, source: bytes, low: int, high: int, refused: list[int], refusals: dict[int, int]
+    ) -> list[tuple[int, int]]:
+        """The runs of numbers from `low` to `high` that no refusal names (a gap may be
+        huge, so only the refused numbers inside it are visited)."""
+        runs: list[tuple[int, int]] = []
+        start = low
+        for number in refused[
+            bisect.bisect_left(refused, low) : bisect.bisect_right(refused, high)
+        ]:
+            self.accounted.append((source, number, refusals[number]))
+            if number > start:
+                runs.append((start, number - 1))
+            start = number + 1
+        if start <= high:
+            runs.append((start, high))
+        return runs
+
     @property
     def sources(self) -> int:
         return len(self.next.keys() | self.ahead.keys())
+
+
+def _numbers(runs: list[tuple[int, int]]) -> str:
+    """`sequence 7`, `sequences 7 to 9`, `sequences 7, 9 to 12`."""
+    if len(runs) == 1 and runs[0][0] == runs[0][1]:
+        return f"sequence {runs[0][0]}"
+    if len(runs) == 1:
+        return f"sequences {runs[0][0]} to {runs[0][1]}"
+    return "sequences " + ", ".join(f"{a}" if a == b else f"{a} to {b}" for a, b in runs)
 
 
 def _read_header(
@@ -688,6 +987,8 @@ def _read_header(
             )
         )
         return None, key
+    from services.audit.notes import NoteError, VerifierKey
+
     named: VerifierKey | None = None
     try:
         named = VerifierKey.parse(str(header.get("verifier_key", "")))

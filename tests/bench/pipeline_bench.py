@@ -91,8 +91,8 @@ class BenchNode:
     var_dir: Path
     pids: dict[str, int] = field(default_factory=dict)
     """The node's processes, and the local broker's and this client's, for CPU accounting."""
-    warm_cases: int = 1
-    """Cases submitted outside the measured runs (the first, and each run's warm-ups)."""
+    cases: int = 1
+    """Cases submitted to it so far (the first, warm-ups, measured runs)."""
 
     def stub(self) -> pb_grpc.ApplicationsServiceStub:
         return pb_grpc.ApplicationsServiceStub(
@@ -203,13 +203,14 @@ def _drive(node: BenchNode, clients: int, total: int, interval: float | None) ->
     stubs = [node.stub() for _ in range(clients)]
     for n, stub in enumerate(stubs):  # connect and warm up each channel
         stub.Submit(submit_request(n + 1), timeout=30)
-    expected = len(EVENTS_PER_CASE) * (clients + node.warm_cases)
+    node.cases += clients
+    expected = len(EVENTS_PER_CASE) * node.cases
     audited_before = wait_for(
         lambda: node.audited_count() >= expected and node.audited_count(),
-        timeout=60,
-        what="the warm-up cases audited",
+        timeout=600,
+        what="every earlier case audited",
     )
-    node.warm_cases += clients
+    node.cases += total
     cpu_before = {name: cpu_seconds(pid) for name, pid in node.pids.items()}
     results: list[list[Sent]] = [[] for _ in range(clients)]
     barrier = threading.Barrier(clients + 1)

@@ -102,7 +102,7 @@ def replayed(audit: pb_grpc.AuditServiceStub, **filters: Any) -> list[tuple[int,
     return [
         (i, e)
         for chunk in client.replay(audit, request)
-        for i, e in zip(chunk.log_index, chunk.events, strict=True)
+        for i, e in zip(chunk.log_index, client.events_of(chunk), strict=True)
     ]
 
 
@@ -189,6 +189,37 @@ def test_a_consistency_proof_verifies_between_checkpoints(
             grpc.StatusCode.NOT_FOUND,
             "no checkpoint was signed at size 7",
         ),
+        (
+            pb.GetInclusionProofRequest(log_index=-5),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "log_index: must be a log index (from 1)",
+        ),
+        (
+            pb.GetInclusionProofRequest(log_index=1, tree_size=-1),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tree_size: must be 0 (the latest checkpoint) or a checkpoint's size",
+        ),
+        (
+            pb.GetInclusionProofRequest(source="govnet://320000/catalog"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "id: required with source",
+        ),
+        (
+            pb.GetInclusionProofRequest(id="0b7d"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "source: required with id",
+        ),
+        (
+            pb.GetInclusionProofRequest(source="catalog", id="0b7d", tree_size=-2),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "tree_size: must be 0 (the latest checkpoint) or a checkpoint's size; source: "
+            "must be govnet://<division>/<service> or govnet://<division>/dept/<USCC>",
+        ),
+        (
+            pb.GetInclusionProofRequest(),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "log_index: required (or source and id)",
+        ),
     ],
 )
 def test_a_bad_proof_request_names_the_field_or_what_is_missing(
@@ -200,6 +231,72 @@ def test_a_bad_proof_request_names_the_field_or_what_is_missing(
     assert (failed.value.code(), failed.value.details()) == (code, detail)
 
 
+@pytest.mark.parametrize(
+    ("method", "request_", "detail"),
+    [
+        (
+            "GetConsistencyProof",
+            pb.GetConsistencyProofRequest(first=1, second=-1),
+            "second: must be 0 (the latest checkpoint) or a checkpoint's size",
+        ),
+        (
+            "GetConsistencyProof",
+            pb.GetConsistencyProofRequest(first=0, second=-1),
+            "second: must be 0 (the latest checkpoint) or a checkpoint's size; "
+            "first: must be an earlier tree size (from 1)",
+        ),
+        (
+            "GetConsistencyProof",
+            pb.GetConsistencyProofRequest(first=10**9),
+            "first: must be between 1 and the checkpoint's size {latest}",
+        ),
+        (
+            "GetCheckpoint",
+            pb.GetCheckpointRequest(size=-1),
+            "size: must be 0 (the latest checkpoint) or a checkpoint's size",
+        ),
+        (
+            "ListCheckpoints",
+            pb.ListCheckpointsRequest(after_size=-1, page_size=-1),
+            "after_size: must be 0 or a tree size; page_size: must be between 0 and 1000",
+        ),
+        (
+            "ListEvents",
+            pb.ListEventsRequest(type="Bad Type", source="catalog", after_index=-1),
+            "source: must be govnet://<division>/<service> or govnet://<division>/dept/<USCC>; "
+            "type: must be an event type or a prefix like application.*; "
+            "after_index: must be 0 or a log index",
+        ),
+        (
+            "ListEvents",
+            pb.ListEventsRequest(subject="x" * 257),
+            "subject: must be at most 256 characters",
+        ),
+    ],
+)
+def test_every_bad_argument_is_named_by_its_request_field(
+    audit: pb_grpc.AuditServiceStub, logged: int, method: str, request_: Any, detail: str
+) -> None:
+    latest = audit.GetCheckpoint(pb.GetCheckpointRequest()).size
+
+    with pytest.raises(grpc.RpcError) as failed:
+        getattr(audit, method)(request_)
+
+    assert (failed.value.code(), failed.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        detail.format(latest=latest),
+    )
+
+
+def test_list_events_takes_a_type_prefix_as_replay_does(
+    audit: pb_grpc.AuditServiceStub, logged: int
+) -> None:
+    page = audit.ListEvents(pb.ListEventsRequest(type="application.*", page_size=5))
+
+    assert [e.log_index for e in page.events] == [1, 2, 3, 4, 5]
+    assert {e.type for e in page.events} == {"application.submitted"}
+
+
 def test_a_bad_replay_filter_is_refused_naming_every_field(
     audit: pb_grpc.AuditServiceStub, logged: int
 ) -> None:
@@ -209,7 +306,35 @@ def test_a_bad_replay_filter_is_refused_naming_every_field(
     assert failed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert failed.value.details() == (
         "division: must be 6 digits, got 2 characters; "
-        "type: must be an event type or a prefix like application.*"
+        "type: must be an event type or a prefix like application.*; "
+        "chunk_size: must be between 0 and 2000"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "detail"),
+    [
+        (
+            pb.ReplayRequest(after_index=-1, until_index=-1),
+            "after_index: must be 0 or a log index; "
+            "until_index: must be 0 (the end) or a log index",
+        ),
+        (
+            pb.ReplayRequest(after_index=10, until_index=5),
+            "until_index: is 5, before after_index (10); give 0 (the end) or a log index "
+            "from after_index on",
+        ),
+    ],
+)
+def test_a_replay_range_that_cannot_be_is_refused_naming_its_fields(
+    audit: pb_grpc.AuditServiceStub, logged: int, request_: Any, detail: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as failed:
+        list(audit.Replay(request_))
+
+    assert (failed.value.code(), failed.value.details()) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        detail,
     )
 
 
@@ -223,6 +348,33 @@ def test_a_replay_streams_the_log_in_order_with_filters(
     assert len(everything) >= logged
     assert [i for i, _ in everything] == list(range(1, len(everything) + 1))
     assert [e for _, e in catalog] == synthetic_events(COUNT)[1::3]
+
+
+def test_a_replay_as_json_lines_streams_the_same_entries_as_one_by_one(
+    audit: pb_grpc.AuditServiceStub, logged: int
+) -> None:
+    request = client.replay_request(ReplayFilter.parse(type="application.*"), until=logged)
+    request.chunk_size = 700  # chunks that do not fall on the filter's matches
+    plain = pb.ReplayRequest()
+    plain.CopyFrom(request)
+    plain.jsonl = False
+
+    as_jsonl = list(audit.Replay(request))
+    one_by_one = list(audit.Replay(plain))
+
+    assert [c.events_jsonl for c in one_by_one] == [b""] * len(one_by_one)
+    assert [list(c.events) for c in as_jsonl] == [[]] * len(as_jsonl)
+    assert [client.events_of(c) for c in as_jsonl] == [list(c.events) for c in one_by_one]
+    assert b"".join(c.events_jsonl for c in as_jsonl) == b"".join(
+        e + b"\n" for e in synthetic_events(COUNT)
+    )
+    for jsonl, plain_chunk in zip(as_jsonl, one_by_one, strict=True):
+        assert (jsonl.log_index, jsonl.types, jsonl.scanned_to, jsonl.log_size) == (
+            plain_chunk.log_index,
+            plain_chunk.types,
+            plain_chunk.scanned_to,
+            plain_chunk.log_size,
+        )
 
 
 def test_a_replay_into_an_exchange_lets_a_new_consumer_rebuild(
@@ -292,7 +444,7 @@ def test_an_export_verifies_offline_and_gives_the_same_report_as_the_live_log(
     from_node = supervision.compute(
         (i, json.loads(e))
         for chunk in client.replay(audit, request)
-        for i, e in zip(chunk.log_index, chunk.events, strict=True)
+        for i, e in zip(chunk.log_index, client.events_of(chunk), strict=True)
     )
     assert supervision.render_json(from_file) == supervision.render_json(from_node)
     assert from_file.totals.received == COUNT

@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from services.audit.domain import ReplayFilter
+from services.audit.export import ExportWriter
+from services.audit.notes import VerifierKey
 from services.audit.store import AuditStore
+from services.audit.verify import verify_export
 from services.contract import names
 from services.contract.schemas import default_registry
+from services.node import node_audit_key
+from services.platform.settings import Settings
 from services.platform.store import Database
-from tests.support.events import evaluation, to_bytes
+from tests.support.events import department_uscc, evaluation, to_bytes
 from tests.support.nodes import node_env, processes
 from tests.support.taps import Tap, publish, tap
 from tests.support.waiting import wait_for
@@ -192,9 +199,56 @@ def test_an_invalid_message_is_rejected_with_its_reason_and_the_gate_keeps_worki
     data = json.loads(notice.body)["data"]
     assert (data["code"], data["field"], data["queue"]) == (code, field, "audit.ingress")
     assert reason in data["reason"]
+    # What could be read of the refused event is named, its sequence number included.
+    sent = {} if code == "malformed" else json.loads(body)
+    assert (
+        data["rejected_source"],
+        data["rejected_id"],
+        data["rejected_type"],
+        data["rejected_sequence"],
+    ) == (sent.get("source"), sent.get("id"), sent.get("type"), sent.get("sequence"))
 
     # Nothing crashed or stalled: the next valid event goes straight through.
     good = evaluation()
     publish(amqp_uri, names.INGRESS_EXCHANGE, "evaluation.submitted", to_bytes(good))
     wait_for(lambda: in_log(audit_log, good["id"]), what="the next valid event in the log")
     assert rejected.quiet() == []
+
+
+def test_a_refused_events_sequence_number_is_accounted_for_in_the_verified_log(
+    amqp_uri: str, node: dict[str, str], audit_log: AuditStore, tmp_path: Path
+) -> None:
+    department = department_uscc("320000", "01400009")
+    first, refused, third = (evaluation(sequence=n, department=department) for n in (1, 2, 3))
+    refused["data"]["level"] = "excellent"
+    for event in (first, refused, third):
+        publish(amqp_uri, names.INGRESS_EXCHANGE, "evaluation.submitted", to_bytes(event))
+    source = first["source"]
+
+    def refusal_logged() -> int:
+        return next(
+            (
+                e.log_index
+                for e in audit_log.events(type=names.EVENT_REJECTED, page_size=1000)
+                if e.data["rejected_id"] == refused["id"]
+            ),
+            0,
+        )
+
+    wait_for(lambda: in_log(audit_log, third["id"]), what="the third event in the log")
+    refusal_index = wait_for(refusal_logged, what="the refusal in the log")
+    path = tmp_path / "audit.jsonl"
+    with path.open("wb") as out:
+        key = node_audit_key(Settings.from_environment(node))
+        writer = ExportWriter(
+            out, origin="govnet/320000/audit", verifier_key=key, entries=audit_log.size(),
+            checkpoints=0,
+        )  # fmt: skip
+        for chunk in audit_log.scan(ReplayFilter(), until_index=audit_log.size(), with_leaves=True):
+            writer.entries(chunk.events, chunk.leaves)
+        writer.close()
+
+    result = verify_export(path, key=VerifierKey.parse(key))
+
+    assert [str(p) for p in result.problems if source in p.message] == []
+    assert (source, 2, refusal_index) in result.refused

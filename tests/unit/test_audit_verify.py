@@ -13,6 +13,7 @@ from services.audit.notes import open_note
 from services.audit.verify import Verification, verify_export
 from services.contract.envelope import canonical_json
 from tests.support.audit_logs import (
+    GOLDEN,
     audit_signer,
     build_log,
     entry_line,
@@ -165,6 +166,149 @@ def test_two_entries_that_swapped_places_are_found_at_their_indexes(export: Path
     assert [index for index, _ in problems[2:]] == [None]
 
 
+ROOT_2000 = (
+    1025,
+    "entries 1025 to 2000 do not hash to the root signed at size 2000: one of them was "
+    "changed, removed, inserted or moved",
+)
+ROOT_2600_TOO = (
+    None,
+    "the root signed at size 2600 does not match either: it covers the change found "
+    "before size 2000, and maybe others among entries 2001 to 2600",
+)
+
+
+def swapped(lines: list[bytes], a: int, b: int) -> list[bytes]:
+    x, y = entry_line(lines, a), entry_line(lines, b)
+    lines[x], lines[y] = lines[y], lines[x]
+    return lines
+
+
+def moved(lines: list[bytes], first: int, after: int, count: int = 1) -> list[bytes]:
+    """Entries `first` … `first + count - 1` taken out and put back right after entry
+    `after` (log indexes of the untouched export)."""
+    start, target = entry_line(lines, first), lines[entry_line(lines, after)]
+    taken = lines[start : start + count]
+    del lines[start : start + count]
+    at = lines.index(target) + 1
+    lines[at:at] = taken
+    return lines
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_two_entries_far_apart_that_swapped_places_are_found_at_their_indexes(
+    export: Path, jobs: int
+) -> None:
+    rewrite(export, swapped(lines_of(export), 1100, 1500))
+
+    assert found(verify(export, jobs=jobs)) == [
+        ROOT_2000,
+        (1100, "entries 1100 and 1500 are in each other's place"),
+        ROOT_2600_TOO,
+    ]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_entries_swapped_across_blocks_and_checkpoints_are_found_at_their_indexes(
+    export: Path, jobs: int
+) -> None:
+    rewrite(export, swapped(lines_of(export), 300, 1500))
+
+    problems = found(verify(export, jobs=jobs))
+
+    assert problems[:2] == [
+        (
+            1,
+            "entries 1 to 700 do not hash to the root signed at size 700: one of them was "
+            "changed, removed, inserted or moved",
+        ),
+        (300, "entries 300 and 1500 are in each other's place"),
+    ]
+    # Every later checkpoint covers the change; nothing else is blamed.
+    assert [index for index, _ in problems[2:]] == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("first", "after", "count", "expected"),
+    [
+        pytest.param(
+            1100,
+            1500,
+            1,
+            [(1100, "entry 1100 is out of place: it was moved to after entry 1500")],
+            id="forward",
+        ),
+        pytest.param(
+            1500,
+            1099,
+            1,
+            [(1500, "entry 1500 is out of place: it was moved to after entry 1099")],
+            id="backward",
+        ),
+        pytest.param(
+            1100,
+            1500,
+            2,
+            [
+                (1100, "entry 1100 is out of place: it was moved to after entry 1500"),
+                (1101, "entry 1101 is out of place: it was moved to after entry 1100"),
+            ],
+            id="two-together",
+        ),
+        pytest.param(
+            1026,
+            1999,
+            1,
+            [(1026, "entry 1026 is out of place: it was moved to after entry 1999")],
+            id="from-the-start-to-the-end-of-a-block",
+        ),
+    ],
+)
+def test_an_entry_moved_within_a_block_is_found_at_its_own_index(
+    export: Path, first: int, after: int, count: int, expected: list[tuple[int, str]]
+) -> None:
+    rewrite(export, moved(lines_of(export), first, after, count))
+
+    assert found(verify(export)) == [ROOT_2000, *expected, ROOT_2600_TOO]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_an_entry_moved_to_another_block_is_found_at_its_own_index(export: Path, jobs: int) -> None:
+    rewrite(export, moved(lines_of(export), 100, 1500))
+
+    assert found(verify(export, jobs=jobs)) == [
+        (100, "entry 100 is out of place: it was moved to after entry 1500"),
+        # The checkpoints after its old place now follow one entry fewer …
+        (700, "the checkpoint of size 700 follows entry 699: entries removed or inserted"),
+        (1024, "the checkpoint of size 1024 follows entry 1023: entries removed or inserted"),
+        # … and the root of the range it moved into no longer matches.
+        ROOT_2000,
+        ROOT_2600_TOO,
+    ]
+
+
+def test_an_entry_moved_over_one_that_was_removed_is_told_apart(export: Path) -> None:
+    lines = lines_of(export)
+    lines[entry_line(lines, 1500)] = lines[entry_line(lines, 100)]
+    del lines[entry_line(lines, 100)]
+    rewrite(export, lines)
+
+    assert found(verify(export)) == [
+        (100, "entry 100 is out of place: it was moved to after entry 1499"),
+        (700, "the checkpoint of size 700 follows entry 699: entries removed or inserted"),
+        (1024, "the checkpoint of size 1024 follows entry 1023: entries removed or inserted"),
+        (1500, "this entry is missing: it was removed"),
+        (
+            1503,
+            "govnet://320000/notifications sequence 500 missing before this entry "
+            "(sequence 501): events never reached the log or were removed",
+        ),
+        (2000, "the checkpoint of size 2000 follows entry 1999: entries removed or inserted"),
+        (2600, "the checkpoint of size 2600 follows entry 2599: entries removed or inserted"),
+        (None, "the header promises 2600 entries but the file has 2599"),
+    ]
+
+
 def test_an_inserted_entry_is_found_at_its_index(export: Path) -> None:
     lines = lines_of(export)
     at = entry_line(lines, 1500)
@@ -259,6 +403,82 @@ def test_an_event_that_never_reached_the_log_is_found_at_its_sources_next_entry(
             "events never reached the log or were removed",
         )
     ]
+
+
+def refusal(rejected_source: str, sequence: int, *, number: int, by: str = "audit") -> bytes:
+    """The canonical bytes of an `event.rejected` entry of the node naming a refused event."""
+    event = json.loads((GOLDEN / "event.rejected.v1.json").read_text("utf-8"))
+    event["id"] = f"00000000-0000-4000-8000-{number:012d}"
+    event["source"] = f"govnet://320000/{by}"
+    event["division"] = "320000"
+    event["sequence"] = number
+    event["subject"] = rejected_source
+    event["data"] |= {"rejected_source": rejected_source, "rejected_sequence": sequence}
+    return canonical_json(event)
+
+
+APPLICATIONS = "govnet://320000/applications"
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("where", [10, 2000], ids=["before-the-gap", "after-the-gap"])
+def test_a_sequence_number_the_node_refused_is_accounted_for_not_missing(
+    tmp_path: Path, jobs: int, where: int
+) -> None:
+    events = synthetic_events(COUNT - 1, skip=[(0, 7)])  # applications' event 7 was refused
+    events.insert(where - 1, refusal(APPLICATIONS, 7, number=1))
+    path = write_export(tmp_path / "refused.jsonl", build_log(events, CHECKPOINTS))
+
+    result = verify(path, jobs=jobs)
+
+    assert result.ok, found(result)
+    assert result.refused == [(APPLICATIONS, 7, where)]
+    assert result.notes == [
+        "1 sequence number of 1 source never reached the log because the node refused the "
+        "event: an event.rejected entry names each, so they are not missing (first: "
+        f"{APPLICATIONS} sequence 7, refused at log index {where})"
+    ]
+
+
+def test_numbers_no_refusal_names_are_still_missing(tmp_path: Path) -> None:
+    events = synthetic_events(COUNT - 1, skip=[(0, 6), (0, 7), (0, 8), (0, 10)])
+    events.insert(100, refusal(APPLICATIONS, 7, number=1))
+    events.insert(200, refusal(APPLICATIONS, 10, number=2))
+    path = write_export(tmp_path / "refused.jsonl", build_log(events, CHECKPOINTS))
+    index = next(i for i, e in enumerate(events, 1) if b'"sequence":9,' in e)
+
+    result = verify(path)
+
+    assert found(result) == [
+        (
+            index,
+            f"{APPLICATIONS} sequences 6, 8 missing before this entry (sequence 9): events "
+            "never reached the log or were removed",
+        )
+    ]
+    assert result.refused == [(APPLICATIONS, 7, 101), (APPLICATIONS, 10, 201)]
+
+
+def test_a_refusal_under_a_department_source_accounts_for_nothing(tmp_path: Path) -> None:
+    events = synthetic_events(COUNT - 1, skip=[(0, 7)])
+    events.insert(100, refusal(APPLICATIONS, 7, number=1, by="dept/91320102MA1X7Q2D78"))
+    path = write_export(tmp_path / "refused.jsonl", build_log(events, CHECKPOINTS))
+    index = next(
+        i
+        for i, e in enumerate(events, 1)
+        if e.startswith(b'{"data":{"applicant"') and b'"sequence":8,' in e
+    )
+
+    result = verify(path)
+
+    assert found(result) == [
+        (
+            index,
+            f"{APPLICATIONS} sequence 7 missing before this entry (sequence 8): events never "
+            "reached the log or were removed",
+        )
+    ]
+    assert result.refused == []
 
 
 def test_a_cut_file_is_found(export: Path) -> None:

@@ -20,6 +20,7 @@ from services.audit.merkle import (
     frontier_positions,
     inclusion_proof,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     root,
     subtree_hash,
@@ -578,6 +579,32 @@ def test_frontier_nodes_are_the_stored_nodes_at_the_frontier_positions() -> None
         frontier.append(leaf)
         nodes = tree_nodes(LEAVES[:n])
         assert frontier.nodes == [nodes[pos] for pos in frontier_positions(n)], n
+
+
+@pytest.mark.parametrize("cuts", [(40,), (3, 8, 20, 40), (1, 2, 3, 15, 16, 17, 31, 32, 33, 40)])
+def test_extending_by_a_batch_is_appending_one_by_one(cuts: tuple[int, ...]) -> None:
+    one_by_one, batched = Frontier(), Frontier()
+    for start, stop in zip((0, *cuts[:-1]), cuts, strict=True):
+        appended = [node for leaf in LEAVES[start:stop] for node in one_by_one.append(leaf)]
+
+        assert batched.extend(LEAVES[start:stop]) == appended
+        assert (batched.size, batched.nodes, batched.root()) == (
+            one_by_one.size,
+            one_by_one.nodes,
+            one_by_one.root(),
+        )
+
+
+def test_leaf_hashes_is_leaf_hash_of_each() -> None:
+    assert leaf_hashes(DATA) == [leaf_hash(d) for d in DATA]
+    assert leaf_hashes([]) == []
+
+
+def test_extend_refuses_a_leaf_that_is_not_a_hash() -> None:
+    frontier = Frontier()
+    with pytest.raises(ValueError, match="a leaf hash must be 32 bytes"):
+        frontier.extend([LEAVES[0], b"short"])
+    assert frontier.size == 0
 
 
 @pytest.mark.parametrize(
