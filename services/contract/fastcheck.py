@@ -67,13 +67,19 @@ def _schema_validators_pass(
     validators: list[Callable[..., Any]],
     data: Mapping[str, Any],
 ) -> bool:
-    # Schema validators see deserialized data, keyed by attribute name.
+    # Schema validators see deserialized data, keyed by attribute name. A value that passed
+    # the check of a plain string, integer, boolean or identifier field is already what
+    # deserializing it gives; only the other fields are deserialized again.
     loaded: dict[str, Any] = {}
     for key, field, _ in checks:
-        try:
-            value = field.deserialize(data.get(key, missing), key, data)
-        except ValidationError:
-            return False
+        raw = data.get(key, missing)
+        if raw is missing or raw is None or not _loads_as_is(field):
+            try:
+                value = field.deserialize(raw, key, data)
+            except ValidationError:
+                return False
+        else:
+            value = raw
         if value is not missing:
             loaded[field.attribute or field.name or key] = value
     for validator in validators:
@@ -82,6 +88,13 @@ def _schema_validators_pass(
         except ValidationError:
             return False
     return True
+
+
+def _loads_as_is(field: fields.Field[Any]) -> bool:
+    """Whether `field` deserializes a value that passed its check to that same value."""
+    if isinstance(field, govnet_fields.Pattern | govnet_fields.Checked):
+        return True
+    return type(field) in (fields.String, fields.Integer, fields.Boolean)
 
 
 def _compile_field(field: fields.Field[Any]) -> Check:
@@ -118,7 +131,7 @@ def _compile_field(field: fields.Field[Any]) -> Check:
     if exact is fields.Integer:
         return _with_validators(field, lambda v: type(v) is int)
     if exact is fields.Boolean:
-        return lambda v: isinstance(v, bool)
+        return _with_validators(field, lambda v: isinstance(v, bool))
     return _deserializes(field)
 
 

@@ -39,7 +39,7 @@ from services.contract.errors import ContractError
 from services.contract.schemas import default_registry
 from services.platform import amqp, topology, tracing
 from services.platform.errors import DomainError, Unavailable
-from services.platform.outbox import Relay
+from services.platform.outbox import FastPath, Relay
 from services.platform.settings import Settings
 from services.platform.store import Database
 
@@ -63,7 +63,10 @@ def nameko_config(settings: Settings) -> dict[str, Any]:
 class ServiceRuntime(SharedExtension):
     """One per worker container: the service's database, a publisher and the outbox relay.
 
-    The relay runs in a managed thread and is woken after every commit that emitted events.
+    What a handler commits is published at once from memory by a fast path
+    (`outbox.FastPath`, its rows written already claimed); the relay, in a managed thread,
+    publishes everything else: rows for other exchanges (`Database.routes`: woken for
+    those), and whatever the fast path could not (every `relay_interval`).
     """
 
     def __init__(self) -> None:
@@ -117,21 +120,36 @@ class ServiceRuntime(SharedExtension):
                 batch=self.settings.relay_batch,
                 name=f"{service}-relay",
             )
-            db.on_commit(self.relay.wake)
+            self.fast_path = FastPath(db, amqp.ConfirmingPublisher(self.settings.amqp_uri))
+            db.on_commit(self._wake_relay_for_routes)
             self.db = db
+
+    def _wake_relay_for_routes(self, events: list[Event]) -> None:
+        routes = self.db.routes
+        if routes is not None and any(routes(event) for event in events):
+            self.relay.wake()
 
     def start(self) -> None:
         self.container.spawn_managed_thread(
             partial(self.relay.run, self.settings.relay_interval), identifier="outbox-relay"
         )
+        self._fast_thread = self.container.spawn_managed_thread(
+            self.fast_path.run, identifier="outbox-fast-path"
+        )
 
     def stop(self) -> None:
+        """After the handlers finished: publish what they committed, then stop the relay."""
         if getattr(self, "db", None) is not None:
+            self.fast_path.stop()
+            fast_thread = getattr(self, "_fast_thread", None)
+            if fast_thread is not None:
+                fast_thread.wait()
             self.relay.stop()
             self.publisher.close()
 
     def kill(self) -> None:
         if getattr(self, "db", None) is not None:  # setup may have failed half-way
+            self.fast_path.stop()
             self.relay.stop()
 
     def reject(self, message: Any, error: Exception, queue: str) -> None:

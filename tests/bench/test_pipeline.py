@@ -25,7 +25,7 @@ from tests.bench.report import Figure, Report
 
 SUBMITS = int(os.environ.get("GOVNET_BENCH_SUBMITS", "20000"))
 CLIENTS = 8
-STEADY_RATE = 500.0
+STEADY_RATES = (250.0, 500.0)  # the target is at 500/s; 250/s shows the curve
 STEADY_SECONDS = float(os.environ.get("GOVNET_BENCH_STEADY_SECONDS", "30"))
 AT_SCALE = os.environ.get("GOVNET_BENCH_SCALE", "1") != "0"
 
@@ -51,7 +51,7 @@ def figures(report: Report, label: str, result: Outcome, raw: float, raw_label: 
 
 
 def steady_figures(report: Report, label: str, result: Outcome) -> None:
-    report.add(Figure(label, "submits/s offered", result.submitted.rate, "calls/s"))
+    report.add(Figure(label, "submits/s achieved", result.submitted.rate, "calls/s"))
     for q in (50, 95, 99):
         report.add(
             Figure(
@@ -59,7 +59,7 @@ def steady_figures(report: Report, label: str, result: Outcome) -> None:
                 f"submit -> audited p{q}",
                 result.latency(q),
                 "ms",
-                target="<= 100 ms" if q == 99 else "",
+                target="<= 100 ms at 500/s" if q == 99 else "",
             )
         )
 
@@ -74,7 +74,7 @@ def test_the_node_under_load_next_to_the_raw_broker(
     with running_node(amqp_uri, tmp_path, seed=seed) as node:
         loaded = outcome(node, closed_loop(node, CLIENTS, SUBMITS), timeout=SUBMITS / 50)
         figures(report, f"pipeline, {SUBMITS:,} submits{scale}", loaded, raw.rate, raw_label)
-        steady = outcome(node, open_loop(node, CLIENTS, STEADY_RATE, STEADY_SECONDS), timeout=120)
-        steady_figures(
-            report, f"steady {STEADY_RATE:.0f}/s for {STEADY_SECONDS:.0f} s{scale}", steady
-        )
+        for rate in STEADY_RATES:
+            steady = outcome(node, open_loop(node, CLIENTS, rate, STEADY_SECONDS), timeout=300)
+            label = f"steady {rate:.0f}/s for {STEADY_SECONDS:.0f} s{scale}"
+            steady_figures(report, label, steady)
