@@ -183,11 +183,9 @@ def node_init() -> None:
 def node_run(combined: bool) -> None:
     """Start every process of a node and keep them running until Ctrl-C or SIGTERM."""
     import os
-    import signal
-    import time
 
     from services.node import init_node, node_children
-    from services.platform.supervisor import StartFailed, Supervisor
+    from services.platform.supervisor import Supervisor
 
     settings = load_settings()
     _require_broker(settings)
@@ -199,6 +197,29 @@ def node_run(combined: bool) -> None:
     supervisor = Supervisor(
         children, env=dict(os.environ) | settings.to_environment(), grace=settings.shutdown_grace
     )
+    from services.contract.names import SERVICES
+
+    def running() -> None:
+        click.echo(f"\ngovnet node {division.code} {division.name} ({division.level}) is running")
+        for service in SERVICES:
+            click.echo(f"  {service:<14} gRPC {settings.grpc_address(service)}")
+        click.echo(f"  broker         {settings.amqp_uri_redacted}")
+        click.echo(f"  stores         {settings.node_dir}/  (seeded: {seeded or 'nothing new'})")
+        click.echo(f"  audit key      {audit_key}")
+        click.echo("Try it: .venv/bin/govnet demo    Stop: Ctrl-C\n")
+
+    supervise(supervisor, f"node {division}", running, what="node")
+
+
+def supervise(supervisor: Any, starting: str, running: Any, *, what: str) -> NoReturn:
+    """Start the supervisor's processes, call `running()` once all are ready, and keep them
+    until Ctrl-C or SIGTERM, or until one exits on its own (then stop the rest). Prints how
+    each process exited and exits 0 only if every one stopped cleanly when asked to."""
+    import signal
+    import time
+
+    from services.platform.supervisor import StartFailed
+
     stopping = False
 
     def on_signal(*_: Any) -> None:
@@ -207,39 +228,34 @@ def node_run(combined: bool) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    click.echo(f"starting node {division} with {len(children)} processes …")
+    click.echo(f"starting {starting} with {len(supervisor.children)} processes …")
     try:
         supervisor.start()
     except StartFailed as exc:
         fail(str(exc))
-    from services.contract.names import SERVICES
-
-    click.echo(f"\ngovnet node {division.code} {division.name} ({division.level}) is running")
-    for service in SERVICES:
-        click.echo(f"  {service:<14} gRPC {settings.grpc_address(service)}")
-    click.echo(f"  broker         {settings.amqp_uri_redacted}")
-    click.echo(f"  stores         {settings.node_dir}/  (seeded: {seeded or 'nothing new'})")
-    click.echo(f"  audit key      {audit_key}")
-    click.echo("Try it: .venv/bin/govnet demo    Stop: Ctrl-C\n")
-
-    while not stopping:
+    running()
+    sys.stdout.flush()
+    exited = None
+    while not stopping and exited is None:
         exited = supervisor.first_exit()
-        if exited is not None:
-            click.echo(
-                f"govnet: {exited.name} exited with status {exited.returncode}; stopping the node",
-                err=True,
-            )
-            codes = supervisor.stop()
-            sys.exit(1)
         time.sleep(0.2)
+    if exited is not None:
+        click.echo(
+            f"govnet: {exited.name} exited with status {exited.returncode}; stopping the {what}",
+            err=True,
+        )
     click.echo("\nstopping …")
     codes = supervisor.stop()
-    bad = {name: code for name, code in codes.items() if code != 0}
+    width = max(len(name) for name in codes) + 2
     for name, code in codes.items():
-        click.echo(f"  {name:<22} exited {code}")
+        click.echo(f"  {name:<{width}} exited {code}")
+    if exited is not None:
+        sys.exit(1)
+    bad = [name for name, code in codes.items() if code != 0]
     if bad:
         fail(f"{len(bad)} process(es) did not stop cleanly")
-    click.echo("node stopped")
+    click.echo(f"{what} stopped")
+    sys.exit(0)
 
 
 @cli.command()

@@ -142,15 +142,14 @@ def region_run(
     """Run several linked nodes on this machine (what `make run-region` does): each in its
     own vhost of the local RabbitMQ, with federation and shovels between them."""
     import os
-    import signal
-    import time
 
+    from services.cli import supervise
     from services.node import init_node, node_children
     from services.platform.errors import Unavailable
     from services.platform.rabbit_admin import Admin
     from services.platform.regions import node_definitions, write_topology
     from services.platform.settings import Settings, SettingsError
-    from services.platform.supervisor import StartFailed, Supervisor
+    from services.platform.supervisor import Supervisor
 
     base = _settings()
     plans = _plans(province, uri_template, vhost_template, port_base, port_step, _codes(nodes))
@@ -195,42 +194,19 @@ def region_run(
             child.env = settings.to_environment()
             children.append(child)
     supervisor = Supervisor(children, env=dict(os.environ), grace=base.shutdown_grace)
-    stopping = False
 
-    def on_signal(*_: Any) -> None:
-        nonlocal stopping
-        stopping = True
+    def running() -> None:
+        click.echo("\ngovnet region is running")
+        for plan in plans:
+            up = f"→ {plan.parent}" if plan.parent else "(top)"
+            click.echo(
+                f"  {plan.code} {plan.division.name:<6} {plan.level:<8} vhost {plan.vhost:<20} "
+                f"gRPC {base.grpc_host}:{plan.grpc_port_base}-{plan.grpc_port_base + 3}  "
+                f"events {up}"
+            )
+        click.echo(f"Links: govnet region status --dir {work_dir}    Stop: Ctrl-C\n")
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    click.echo(f"starting {len(plans)} nodes with {len(children)} processes …")
-    try:
-        supervisor.start()
-    except StartFailed as exc:
-        _fail(str(exc))
-    click.echo("\ngovnet region is running")
-    for plan in plans:
-        up = f"→ {plan.parent}" if plan.parent else "(top)"
-        click.echo(
-            f"  {plan.code} {plan.division.name:<6} {plan.level:<8} vhost {plan.vhost:<20} "
-            f"gRPC {base.grpc_host}:{plan.grpc_port_base}-{plan.grpc_port_base + 3}  events {up}"
-        )
-    click.echo(f"Links: govnet region status --dir {work_dir}    Stop: Ctrl-C\n", nl=True)
-    sys.stdout.flush()
-    failed = None
-    while not stopping and failed is None:
-        failed = supervisor.first_exit()
-        time.sleep(0.2)
-    if failed is not None:
-        click.echo(f"govnet: {failed.name} exited with status {failed.returncode}; stopping",
-                   err=True)  # fmt: skip
-    click.echo("\nstopping …")
-    codes = supervisor.stop()
-    for name, code in codes.items():
-        click.echo(f"  {name:<34} exited {code}")
-    if failed is not None or any(codes.values()):
-        _fail("the region did not stop cleanly")
-    click.echo("region stopped")
+    supervise(supervisor, f"{len(plans)} nodes", running, what="region")
 
 
 @region.command("status")

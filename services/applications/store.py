@@ -133,6 +133,26 @@ class ApplicationsStore:
                 catalog_items.c.status == "published",
             )
         )
+        self._item_versions = db.prepare(
+            select(catalog_items.c.version, catalog_items.c.guide_version).where(
+                catalog_items.c.implementation_code == bindparam("code")
+            )
+        )
+        self._insert_item = db.prepare(
+            insert(catalog_items).values(
+                implementation_code=bindparam("code"),
+                version=bindparam("version"),
+                status=bindparam("status"),
+                item=bindparam("item"),
+            )
+        )
+        self._update_item = db.prepare(
+            update(catalog_items)
+            .where(catalog_items.c.implementation_code == bindparam("code"))
+            .values(
+                version=bindparam("version"), status=bindparam("status"), item=bindparam("item")
+            )
+        )
         self._insert_case = db.prepare(
             insert(cases).values({c.name: bindparam(c.name) for c in cases.c})
         )
@@ -369,66 +389,69 @@ class ApplicationsStore:
 
     def apply_item_event(self, event: Event) -> bool:
         """Apply a catalog event once; an older version never overwrites a newer one."""
-        with self.db.consume(event) as tx:
-            if tx is None:
+        return self.apply_item_events([event]) == 1
+
+    def apply_item_events(self, events: Sequence[Event]) -> int:
+        """Apply catalog events in order, in one transaction, each once; return how many
+        changed the replica."""
+        changed = 0
+        with self.db.transaction() as tx:
+            for event in events:
+                if self.db.mark_processed(tx.conn, event.source, event.id, tx.now):
+                    changed += self._apply_item(tx, event)
+        return changed
+
+    def _apply_item(self, tx: Tx, event: Event) -> bool:
+        data = dict(event.data)
+        code = data["implementation_code"]
+        current = self._item_versions.first(tx.conn, {"code": code})
+        if event.type == names.GUIDE_PUBLISHED:
+            if current is not None and data["version"] <= current["guide_version"]:
                 return False
-            data = dict(event.data)
-            code = data["implementation_code"]
-            current = tx.conn.execute(
-                select(catalog_items.c.version, catalog_items.c.guide_version).where(
-                    catalog_items.c.implementation_code == code
-                )
-            ).first()
-            if event.type == names.GUIDE_PUBLISHED:
-                if current is not None and data["version"] <= current.guide_version:
-                    return False
-                required = [m["name"] for m in data["materials"] if m["required"]]
-                guide = {
-                    "guide_version": data["version"],
-                    "guide_materials": json.dumps(required, ensure_ascii=False),
-                    "collaborating": json.dumps(data.get("collaborating_departments", [])),
-                }
-                if current is None:
-                    # The guide overtook its item (handlers run concurrently): keep it for
-                    # the item, or the item's cases would miss its materials and its joint
-                    # review. Intake reads published rows only.
-                    tx.conn.execute(
-                        insert(catalog_items).values(
-                            implementation_code=code,
-                            version=0,
-                            status=AWAITING_ITEM,
-                            item="null",
-                            **guide,
-                        )
-                    )
-                else:
-                    tx.conn.execute(
-                        update(catalog_items)
-                        .where(catalog_items.c.implementation_code == code)
-                        .values(**guide)
-                    )
-                return True
-            if current is not None and data["version"] < current.version:
-                return False
-            if event.type == names.ITEM_REVOKED:
-                if current is not None:
-                    tx.conn.execute(
-                        update(catalog_items)
-                        .where(catalog_items.c.implementation_code == code)
-                        .values(status="revoked", version=data["version"])
-                    )
-                return current is not None
-            item = CatalogItem.from_event(data)
-            row = {"version": item.version, "status": "published", "item": _item_json(item)}
+            required = [m["name"] for m in data["materials"] if m["required"]]
+            guide = {
+                "guide_version": data["version"],
+                "guide_materials": json.dumps(required, ensure_ascii=False),
+                "collaborating": json.dumps(data.get("collaborating_departments", [])),
+            }
             if current is None:
-                tx.conn.execute(insert(catalog_items).values(implementation_code=code, **row))
+                # The guide overtook its item: keep it for the item, or the item's cases
+                # would miss its materials and its joint review. Intake reads published
+                # rows only.
+                tx.conn.execute(
+                    insert(catalog_items).values(
+                        implementation_code=code,
+                        version=0,
+                        status=AWAITING_ITEM,
+                        item="null",
+                        **guide,
+                    )
+                )
             else:
                 tx.conn.execute(
                     update(catalog_items)
                     .where(catalog_items.c.implementation_code == code)
-                    .values(**row)
+                    .values(**guide)
                 )
             return True
+        if current is not None and data["version"] < current["version"]:
+            return False
+        if event.type == names.ITEM_REVOKED:
+            if current is not None:
+                tx.conn.execute(
+                    update(catalog_items)
+                    .where(catalog_items.c.implementation_code == code)
+                    .values(status="revoked", version=data["version"])
+                )
+            return current is not None
+        item = CatalogItem.from_event(data)
+        row = {"code": code, "version": item.version, "status": "published"}
+        row["item"] = _item_json(item)
+        if current is None:
+            self._insert_item.run(tx.conn, row)
+        else:
+            self._update_item.run(tx.conn, row)
+        return True
 
     def known_items(self) -> int:
         with self.db.read() as conn:

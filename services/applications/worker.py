@@ -14,7 +14,13 @@ from services.contract.names import (
     APPLICATIONS_CATALOG_QUEUE,
     APPLICATIONS_EVALUATIONS_QUEUE,
 )
-from services.platform.worker import EventTracing, ServiceStore, contract_handler, settings_timer
+from services.platform.worker import (
+    EventTracing,
+    ServiceStore,
+    batch_handler,
+    contract_handler,
+    settings_timer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +31,9 @@ class ApplicationsWorker:
     store: ApplicationsStore = ServiceStore(ApplicationsStore)
     tracing = EventTracing()
 
-    @contract_handler(APPLICATIONS_CATALOG_QUEUE)
-    def on_catalog_item(self, event: Event) -> None:
-        self.store.apply_item_event(event)
+    @batch_handler(APPLICATIONS_CATALOG_QUEUE, batch_setting="consume_batch")
+    def on_catalog_items(self, events: list[Event]) -> None:
+        self.store.apply_item_events(events)
 
     @contract_handler(APPLICATIONS_EVALUATIONS_QUEUE)
     def on_evaluation(self, event: Event) -> None:

@@ -136,9 +136,9 @@ class Item:
     def evaluable(self) -> bool:
         return self.type_code not in NOT_EVALUATED_TYPES
 
-    def event_data(self) -> dict[str, Any]:
-        """The payload of `item.published` / `item.revised`: the standard fields and what
-        other services need to take cases while catalog is down (event-carried state)."""
+    def _event_head(self) -> dict[str, Any]:
+        """What every item event says of the item: its codes, the four standard fields
+        (三级四同), its level, kind, body and versions."""
         return {
             "basic_code": self.basic_code,
             "implementation_code": self.implementation_code,
@@ -150,6 +150,12 @@ class Item:
             "department": {"code": self.department_code, "name": self.department_name},
             "version": self.version,
             "standard_version": self.standard_version,
+        }
+
+    def event_data(self) -> dict[str, Any]:
+        """The payload of `item.published` / `item.revised`: the standard fields and what
+        other services need to take cases while catalog is down (event-carried state)."""
+        return self._event_head() | {
             "address": self.address,
             "fees": [{"item": f.item, "standard": f.standard} for f in self.fees],
             "guide": {
@@ -163,20 +169,7 @@ class Item:
     def revoked_event_data(self, reason: str, standard_revoked: bool) -> dict[str, Any]:
         """The payload of `item.revoked`: which item stopped, with its four standard fields
         (三级四同), and whether the provincial standard itself was withdrawn."""
-        return {
-            "basic_code": self.basic_code,
-            "implementation_code": self.implementation_code,
-            "name": self.name,
-            "type_code": self.type_code,
-            "legal_basis": self.legal_basis,
-            "level": self.level,
-            "kind": self.kind,
-            "department": {"code": self.department_code, "name": self.department_name},
-            "version": self.version,
-            "standard_version": self.standard_version,
-            "reason": reason,
-            "standard_revoked": standard_revoked,
-        }
+        return self._event_head() | {"reason": reason, "standard_revoked": standard_revoked}
 
 
 @dataclass(frozen=True)

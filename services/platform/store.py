@@ -43,6 +43,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    text,
 )
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -99,6 +100,8 @@ def platform_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
     )
     return outbox, counters, processed
 
+
+_SCHEMA_LOCK = 0x676F766E6574  # "govnet": the advisory lock schema creation takes
 
 SQLITE_CACHE_KIB = 64 * 1024
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
@@ -238,6 +241,13 @@ class Prepared:
             for name, value in compiled.params.items()
             if not compiled.binds[name].required
         }
+        # Column defaults SQLAlchemy would fill in at execution: constants are taken as
+        # fixed values; a default that must be computed is refused here, not lost later.
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.onupdate if column in compiled.update_prefetch else column.default
+            if default is None or not default.is_scalar:
+                raise ValueError(f"Prepared cannot compute the default of {column}")
+            self.fixed[column.key] = default.arg
         self.binders = [
             (i, binds[name]) for i, name in enumerate(self.names) if binds.get(name) is not None
         ]
@@ -357,8 +367,17 @@ class Database:
         return Prepared(statement, self.engine)
 
     def create_schema(self, *metadatas: MetaData) -> None:
-        for metadata in (self.metadata, *metadatas):
-            metadata.create_all(self.engine)
+        """Create whatever tables are missing, in one write transaction. Every process of a
+        service does this at start, so two may do it at once: the write lock is taken first
+        (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so the second waits for the
+        first instead of failing on a lock it cannot upgrade or a table made meanwhile."""
+        with self._writer(), self.engine.connect() as conn:
+            conn = conn.execution_options(govnet_write=True)
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+                for metadata in (self.metadata, *metadatas):
+                    metadata.create_all(conn)
 
     def on_commit(self, callback: Callable[[list[Event]], None]) -> None:
         """Call `callback(events)` after each commit that emitted events."""

@@ -149,7 +149,13 @@ def event_context(event: Any) -> Iterator[None]:
 
 @contextmanager
 def server_span(name: str, metadata: Mapping[str, str]) -> Iterator[trace.Span]:
-    """A SERVER span for a gRPC call, continuing the caller's trace from its metadata."""
+    """A SERVER span for a gRPC call, continuing the caller's trace from its metadata.
+
+    With export off and no trace to continue there is nothing to record or pass on: the
+    call runs without a span (this sits on every call of every API)."""
+    if not _configured and "traceparent" not in metadata:
+        yield trace.INVALID_SPAN
+        return
     token = context.attach(_propagator.extract(dict(metadata)))
     try:
         with tracer().start_as_current_span(name, kind=SpanKind.SERVER) as span:

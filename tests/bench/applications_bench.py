@@ -18,6 +18,7 @@ import grpc
 
 from govnet.applications.v1 import applications_pb2 as pb
 from govnet.applications.v1 import applications_pb2_grpc as pb_grpc
+from services.catalog.domain import Item
 from services.catalog.sample import sample_items
 from services.contract.identifiers import resident_check_char
 from services.platform.node import division
@@ -40,19 +41,22 @@ class Rate:
         return self.calls / self.seconds
 
 
-def submit_request() -> pb.SubmitRequest:
+def submit_request(
+    item: Item = ITEM, id_number: str = RESIDENT, account_id: str = "u-bench"
+) -> pb.SubmitRequest:
+    """A valid application for `item` by a natural person, with a new request id."""
     return pb.SubmitRequest(
         request_id=str(uuid.uuid4()),
-        implementation_code=ITEM.implementation_code,
+        implementation_code=item.implementation_code,
         applicant=pb.Applicant(
             kind=pb.APPLICANT_KIND_NATURAL,
             name="王五",
-            id_number=RESIDENT,
+            id_number=id_number,
             phone="13912345678",
-            account_id="u-bench",
+            account_id=account_id,
         ),
         channel=pb.CHANNEL_WEB,
-        materials=[m.name for m in ITEM.materials if m.required],
+        materials=[m.name for m in item.materials if m.required],
     )
 
 

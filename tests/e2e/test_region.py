@@ -129,25 +129,30 @@ def test_every_link_of_the_region_runs(region: Region) -> None:
     assert f"events → {CITY}: running" in lines[2]
 
 
-def standard_item() -> cat_pb.Item:
-    body = department(division(PROVINCE), "civil")
+def item_at(code: str, promised_days: int, **standard: str) -> cat_pb.Item:
+    """The item BASIC as division `code` implements it (its civil-affairs body, its limit);
+    the standard fields are given at the province and left empty below it."""
+    place = division(code)
+    body = department(place, "civil")
     return cat_pb.Item(
         implementation_code=f"{body.code}{BASIC}001",
         basic_code=BASIC,
-        name=STANDARD_NAME,
-        type_code=BASIC[:2],
-        legal_basis=LEGAL_BASIS,
-        level="province",
-        division=PROVINCE,
+        level=place.level,
+        division=code,
         department_code=body.code,
         department_name=body.name,
         kind="power",
         case_kind="promised",
         legal_limit_days=20,
-        promised_limit_days=5,
-        address="江苏省政务服务中心",
+        promised_limit_days=promised_days,
+        address=f"{place.name}政务服务中心",
         materials=[cat_pb.Material(name="优待证申请表", required=True)],
+        **standard,
     )
+
+
+def standard_item() -> cat_pb.Item:
+    return item_at(PROVINCE, 5, name=STANDARD_NAME, type_code=BASIC[:2], legal_basis=LEGAL_BASIS)
 
 
 def county_submission(implementation_code: str, person: int) -> apps_pb.SubmitRequest:
@@ -205,25 +210,8 @@ def test_a_provincial_standard_reaches_the_county_and_its_cases_reach_every_audi
 
     # The county implements the standard with its own body and limits; the standard fields
     # are left empty and copied from the province's.
-    body = department(division(COUNTY), "civil")
     implemented = region.catalog(COUNTY).PublishItem(
-        cat_pb.PublishItemRequest(
-            item=cat_pb.Item(
-                implementation_code=f"{body.code}{BASIC}001",
-                basic_code=BASIC,
-                level="county",
-                division=COUNTY,
-                department_code=body.code,
-                department_name=body.name,
-                kind="power",
-                case_kind="promised",
-                legal_limit_days=20,
-                promised_limit_days=3,
-                address="玄武区政务服务中心",
-                materials=[cat_pb.Material(name="优待证申请表", required=True)],
-            )
-        ),
-        timeout=10,
+        cat_pb.PublishItemRequest(item=item_at(COUNTY, 3)), timeout=10
     )
     assert (implemented.name, implemented.legal_basis) == (STANDARD_NAME, LEGAL_BASIS)
 
@@ -264,8 +252,7 @@ def test_cases_submitted_while_the_link_up_is_down_arrive_once_it_is_back(
     region.admin.delete_shovel(county.vhost, SHOVEL)
     wait_for(lambda: not region.admin.shovels(county.vhost), what="the shovel to stop")
 
-    body = department(division(COUNTY), "civil")
-    code = f"{body.code}{BASIC}001"
+    code = item_at(COUNTY, 3).implementation_code
     numbers = []
     for person in range(2, 7):
         case = submit_when_item_known(

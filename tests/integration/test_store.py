@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -159,9 +161,11 @@ class StoreSuite:
             Column("at", DateTime(timezone=True), nullable=False),
             Column("day", Date),
             Column("note", Text),
+            Column("tries", Integer, nullable=False, default=0),
         )
         db.create_schema(metadata)
-        add = db.prepare(insert(things).values({c.name: bindparam(c.name) for c in things.c}))
+        given = [c.name for c in things.c if c.name != "tries"]  # its default fills it in
+        add = db.prepare(insert(things).values({name: bindparam(name) for name in given}))
         row = {
             "code": "a",
             "kind": "x",
@@ -189,6 +193,7 @@ class StoreSuite:
             expected = conn.execute(select(things).where(things.c.code == "a")).one()._mapping
         assert found == dict(expected)
         assert (found["done"], found["day"], found["note"]) == (True, date(2027, 1, 4), None)
+        assert found["tries"] == 0
         assert found["at"].replace(tzinfo=UTC) == NOW
         with db.transaction() as tx:
             assert bump.scalar(tx.conn, {"key": "b", "by": 4}) == 7
@@ -216,3 +221,30 @@ class TestPostgresStore(StoreSuite):
     @pytest.fixture
     def url(self, postgres_url: str) -> str:
         return postgres_url
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_processes_creating_one_schema_at_once_all_succeed(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path}/race.db"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    script = (
+        "import sys\n"
+        "from services.contract.schemas import default_registry\n"
+        "from services.applications.store import ApplicationsStore\n"
+        "from services.platform.store import Database\n"
+        "db = Database(sys.argv[1], service='applications', division='320102',\n"
+        "              registry=default_registry())\n"
+        "ApplicationsStore(db)\n"
+        "db.dispose()\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    results = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in procs]
+    assert results == [(0, "")] * 4
