@@ -311,14 +311,20 @@ def decode(body: bytes | str, registry: Registry) -> Event:
 
 
 def peek(body: bytes | str) -> dict[str, Any]:
-    """Best-effort `source`, `id`, `type` of a message that may be invalid, for rejections."""
+    """Best-effort `source`, `id`, `type` and `sequence` of a message that may be invalid,
+    for rejections: each only if present and of the right kind (a sequence a positive
+    integer below 2**53)."""
     try:
         raw = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return {}
     if not isinstance(raw, dict):
         return {}
-    return {k: raw[k] for k in ("source", "id", "type") if isinstance(raw.get(k), str)}
+    seen = {k: raw[k] for k in ("source", "id", "type") if isinstance(raw.get(k), str)}
+    sequence = raw.get("sequence")
+    if type(sequence) is int and 1 <= sequence < 2**53:
+        seen["sequence"] = sequence
+    return seen
 
 
 def parse_source(value: Any) -> Source:

@@ -181,18 +181,9 @@ class ServiceRuntime(SharedExtension):
         )
         if not all(confirmed):
             raise Unavailable("the broker did not confirm the rejected message")
-        seen = peek(body)
         # The refused event's sequence number is used up: naming it lets an auditor tell
         # this refusal from an event lost or deleted (`govnet audit verify`).
-        import orjson
-
-        try:
-            raw = orjson.loads(body)
-        except ValueError:
-            raw = None
-        sequence = raw.get("sequence") if isinstance(raw, dict) else None
-        if type(sequence) is not int or not 1 <= sequence < 2**53:
-            sequence = None
+        seen = peek(body)
         with self.db.transaction() as tx:
             tx.emit(
                 names.EVENT_REJECTED,
@@ -200,7 +191,7 @@ class ServiceRuntime(SharedExtension):
                     "rejected_source": seen.get("source"),
                     "rejected_id": seen.get("id"),
                     "rejected_type": seen.get("type"),
-                    "rejected_sequence": sequence,
+                    "rejected_sequence": seen.get("sequence"),
                     "code": code,
                     "field": field,
                     "reason": reason[:2000],

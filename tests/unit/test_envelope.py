@@ -750,6 +750,16 @@ def test_peek_returns_source_id_and_type_of_an_invalid_event() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("sequence", "seen"),
+    [(7, {"sequence": 7}), (0, {}), (-1, {}), (2**53, {}), ("7", {}), (7.0, {}), (True, {})],
+)
+def test_peek_returns_a_sequence_only_when_it_is_a_usable_one(
+    sequence: object, seen: dict[str, int]
+) -> None:
+    assert peek(json.dumps({"type": "x.y", "sequence": sequence})) == {"type": "x.y"} | seen
+
+
 def test_peek_leaves_out_values_that_are_not_strings() -> None:
     assert peek(b'{"source": 5, "id": null, "type": "item.published"}') == {
         "type": "item.published"
