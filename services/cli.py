@@ -7,9 +7,13 @@ before anything that opens sockets or threads is imported, and the rest should s
 from __future__ import annotations
 
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
+
+if TYPE_CHECKING:  # the command imports what it needs when it runs
+    from services.platform.supervisor import Supervisor
 
 BROKER_HINT = (
     "start one with `sudo apt install rabbitmq-server` (Debian/Ubuntu) or "
@@ -211,7 +215,9 @@ def node_run(combined: bool) -> None:
     supervise(supervisor, f"node {division}", running, what="node")
 
 
-def supervise(supervisor: Any, starting: str, running: Any, *, what: str) -> NoReturn:
+def supervise(
+    supervisor: Supervisor, starting: str, running: Callable[[], None], *, what: str
+) -> NoReturn:
     """Start the supervisor's processes, call `running()` once all are ready, and keep them
     until Ctrl-C or SIGTERM, or until one exits on its own (then stop the rest). Prints how
     each process exited and exits 0 only if every one stopped cleanly when asked to."""

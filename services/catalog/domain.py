@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from services.contract.errors import FieldViolation
@@ -670,31 +670,19 @@ def _filters(
 
 
 @dataclass(frozen=True)
-class Query:
+class Query(Filters):
     """A catalog search: free text and filters, paged in catalog order."""
 
-    text: str = ""
-    department_code: str = ""
-    type_code: str = ""
-    level: str = ""
-    division: str = ""
-    kind: str = ""
     status: str = "published"
+    text: str = ""
     page_size: int = 20
     after: str = ""  # the page token: position of the last item of the previous page
     tokens: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, filters: Filters, **more: Any) -> Query:
-        return cls(
-            department_code=filters.department_code,
-            type_code=filters.type_code,
-            level=filters.level,
-            division=filters.division,
-            kind=filters.kind,
-            status=filters.status,
-            **more,
-        )
+        """A query for the items `filters` covers."""
+        return cls(**{f.name: getattr(filters, f.name) for f in fields(Filters)}, **more)
 
 
 MAX_PAGE = 200

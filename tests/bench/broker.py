@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
+
+import kombu
 
 from services.platform import amqp
 from tests.support.taps import publish_many
@@ -40,3 +45,66 @@ def raw_consume_seconds(amqp_uri: str, bodies: Sequence[bytes], batch: int = 500
         seconds = time.perf_counter() - began
         channel.queue_delete(queue)
     return seconds
+
+
+@dataclass(frozen=True)
+class RawRate:
+    messages: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+def raw_broker(amqp_uri: str, count: int, size: int = 1024, prefetch: int = 1000) -> RawRate:
+    """Persistent `size`-byte messages published with kombu to a durable quorum queue (the
+    kind every govnet consumer reads) while a kombu consumer on another connection takes
+    them with a multiple-ack per `prefetch // 2`: what the broker moves through one queue
+    on this machine, timed from the first publish to the last message consumed."""
+    queue_name = f"bench.raw-{uuid.uuid4().hex[:8]}"
+    queue = kombu.Queue(
+        queue_name, durable=True, auto_delete=False, queue_arguments={"x-queue-type": "quorum"}
+    )
+    body = b"x" * size
+    batch = max(1, prefetch // 2)
+    consumed = threading.Event()
+    received = 0
+    began = 0.0
+    with kombu.Connection(amqp_uri) as consumer_conn, kombu.Connection(amqp_uri) as publisher_conn:
+        channel = consumer_conn.channel()
+        queue(channel).declare()
+
+        def on_message(message: Any) -> None:
+            nonlocal received
+            received += 1
+            if received % batch == 0 or received == count:
+                message.channel.basic_ack(message.delivery_tag, multiple=True)
+            if received == count:
+                consumed.set()
+
+        consumer = kombu.Consumer(channel, [queue], on_message=on_message, accept=None)
+        consumer.qos(prefetch_count=prefetch)
+
+        def consume() -> None:
+            with consumer:
+                while not consumed.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        consumer_conn.drain_events(timeout=1)
+
+        reader = threading.Thread(target=consume)
+        reader.start()
+        producer = kombu.Producer(publisher_conn.channel())
+        began = time.perf_counter()
+        for _ in range(count):
+            producer.publish(
+                body,
+                routing_key=queue_name,
+                delivery_mode=2,
+                content_type="application/octet-stream",
+            )
+        reader.join(timeout=600)
+        seconds = time.perf_counter() - began
+        publisher_conn.channel().queue_delete(queue_name)
+    assert received == count, f"the raw consumer got {received} of {count}"
+    return RawRate(count, seconds)

@@ -13,14 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.pipeline_bench import (
-    Outcome,
-    closed_loop,
-    open_loop,
-    outcome,
-    raw_broker,
-    running_node,
-)
+from tests.bench.broker import raw_broker
+from tests.bench.pipeline_bench import Outcome, closed_loop, open_loop, outcome, running_node
 from tests.bench.report import Figure, Report
 
 SUBMITS = int(os.environ.get("GOVNET_BENCH_SUBMITS", "20000"))

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.bench.pipeline_bench import closed_loop, open_loop, outcome, raw_broker, running_node
+from tests.bench.broker import raw_broker
+from tests.bench.pipeline_bench import closed_loop, open_loop, outcome, running_node
 
 
 def test_the_pipeline_benchmark_traces_every_case_to_audit_and_inbox(
