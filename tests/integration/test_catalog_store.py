@@ -636,6 +636,40 @@ class TestSqliteCatalog(CatalogSuite):
         counter = iter(range(100))
         return lambda code: f"sqlite:///{tmp_path}/catalog-{code}-{next(counter)}.db"
 
+    def test_every_new_item_is_in_the_search_index_once(self, tmp_path: Path) -> None:
+        """New items are indexed by the statement after their insert. A store made when a
+        trigger did that loses the trigger on opening, so no item is indexed twice."""
+        url = f"sqlite:///{tmp_path}/older.db"
+
+        def open_() -> CatalogStore:
+            db = Database(url, service="catalog", division="320102", registry=default_registry())
+            return CatalogStore(db)
+
+        older = open_()
+        with older.db.transaction() as tx:  # as stores made before had it
+            tx.conn.exec_driver_sql(
+                "CREATE TRIGGER item_search_insert AFTER INSERT ON items BEGIN "
+                "INSERT INTO item_search(rowid, search) VALUES (new.id, new.search); END"
+            )
+        older.db.dispose()
+        store = open_()
+        import_lines(store, lines(sample_records(XUANWU)))
+        with store.db.read() as conn:
+            triggers = conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+            ).scalars()
+            assert list(triggers) == ["item_search_delete", "item_search_update"]
+            indexed = conn.exec_driver_sql("SELECT count(*) FROM item_search").scalar()
+            assert indexed == conn.exec_driver_sql("SELECT count(*) FROM items").scalar() == 10
+        with store.db.transaction() as tx:  # FTS5 compares its index with the items' text
+            tx.conn.exec_driver_sql(
+                "INSERT INTO item_search(item_search, rank) VALUES ('integrity-check', 1)"
+            )
+        for item in sample_records_items():
+            found, _ = store.search(domain.parse_query(item.name, division=item.division))
+            assert item.implementation_code in [i.implementation_code for i in found]
+            assert len(found) == len({i.implementation_code for i in found}), item.name
+
 
 @pytest.mark.postgres
 class TestPostgresCatalog(CatalogSuite):
