@@ -735,9 +735,20 @@ class NotificationsStore:
     def record_outcome(self, claimed: Claimed, status: str, detail: str) -> Notification:
         """What the channel said about a claimed message: delivered, a temporary failure
         (retried with exponential backoff until the last try, then dead-lettered) or a
-        permanent one. Emits `notification.sent` or `notification.failed`."""
+        permanent one. Emits `notification.sent` or `notification.failed`.
+
+        A claim whose lease ran out may have been taken over by another delivery loop (a
+        send that hung past the lease). Its failure is then stale and is not recorded: the
+        newer claim decides. Its success is recorded unless the message is already
+        delivered — it did reach the recipient — and then the newer claim's outcome is
+        the stale one. So a message is marked delivered, and announced, once."""
         message = claimed.notification
         attempts = message.attempts
+        current = notifications.c.id == message.id
+        if status == DELIVERED:
+            current &= notifications.c.status != DELIVERED
+        else:
+            current &= (notifications.c.status == SENDING) & (notifications.c.attempts == attempts)
         with self.db.transaction() as tx:
             values: dict[str, Any] = {"lease_until": None, "last_error": detail[:500] or None}
             if status == DELIVERED:
@@ -754,24 +765,42 @@ class NotificationsStore:
                 )
             else:
                 values.update(status=PERMANENT, next_attempt_at=None)
-            tx.conn.execute(
-                update(notifications).where(notifications.c.id == message.id).values(**values)
-            )
-            row = {
-                "id": message.id,
-                "channel": message.channel,
-                "recipient": message.recipient,
-                "template": message.template,
-                "case_number": message.case_number,
-                "cause_source": message.cause_source,
-                "cause_id": message.cause_id,
-                "cause_type": message.cause_type,
-            }
-            if status == DELIVERED:
-                self._emit_sent(tx, row)
+            updated = tx.conn.execute(update(notifications).where(current).values(**values))
+            if updated.rowcount == 0:
+                log.warning(
+                    "notification %s: the outcome of try %d (%s) came after a newer claim "
+                    "and was not recorded",
+                    message.id,
+                    attempts,
+                    status,
+                )
             else:
-                self._emit_failed(tx, row, status, detail, attempts, values)
+                self._announce_outcome(tx, message, status, detail, attempts, values)
         return self.notification(message.id)
+
+    def _announce_outcome(
+        self,
+        tx: Tx,
+        message: Notification,
+        status: str,
+        detail: str,
+        attempts: int,
+        values: Mapping[str, Any],
+    ) -> None:
+        row = {
+            "id": message.id,
+            "channel": message.channel,
+            "recipient": message.recipient,
+            "template": message.template,
+            "case_number": message.case_number,
+            "cause_source": message.cause_source,
+            "cause_id": message.cause_id,
+            "cause_type": message.cause_type,
+        }
+        if status == DELIVERED:
+            self._emit_sent(tx, row)
+        else:
+            self._emit_failed(tx, row, status, detail, attempts, values)
 
     def _emit_failed(
         self,

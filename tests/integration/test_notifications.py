@@ -372,6 +372,40 @@ class NotificationsSuite:
         assert (failed["status"], failed["final"]) == ("permanent-failure", True)
         assert mail.messages == []
 
+    @pytest.mark.parametrize("late", ["temporary-failure", "delivered"])
+    def test_an_outcome_that_comes_after_a_newer_claim_does_not_undo_a_delivery(
+        self, store: NotificationsStore, clock: Clock, late: str
+    ) -> None:
+        """A send hangs past its lease; another loop claims the message again and delivers
+        it. The first try's outcome, arriving last, changes nothing and announces
+        nothing; either way the message is delivered and announced once."""
+        store.put_contact(ACCOUNT, email="applicant@example.com", phone="", language="zh-CN",
+                          email_enabled=True, sms_enabled=False)  # fmt: skip
+        store.handle(submitted())
+        store.handle(event(names.APPLICATION_ACCEPTED, 2))
+        [first] = [c for c in store.claim_due() if c.notification.channel == "email"]
+        clock.advance(minutes=3)  # the first claim's lease has run out
+        [second] = [c for c in store.claim_due() if c.notification.channel == "email"]
+        assert (first.notification.id, first.notification.attempts) == (
+            second.notification.id,
+            1,
+        )
+        assert second.notification.attempts == 2
+
+        if late == "delivered":  # the hung send did get through, before the second's
+            store.record_outcome(first, "delivered", "")
+            store.record_outcome(second, "temporary-failure", "421 try again later")
+        else:
+            store.record_outcome(second, "delivered", "")
+            store.record_outcome(first, "temporary-failure", "421 try again later")
+
+        message = store.notification(first.notification.id)
+        assert (message.status, message.attempts, message.last_error) == ("delivered", 2, None)
+        sent = [e for e in self.emitted(store, names.NOTIFICATION_SENT) if e["channel"] == "email"]
+        assert [e["notification_id"] for e in sent] == [message.id]
+        assert self.emitted(store, names.NOTIFICATION_FAILED) == []
+        assert store.claim_due() == []
+
     def test_sms_in_quiet_hours_wait_for_the_morning_and_email_does_not(
         self, store: NotificationsStore, deliverer: Deliverer, clock: Clock, sms: SmsGateway
     ) -> None:
