@@ -164,11 +164,13 @@ def plan_event(
     templates: TemplateSet,
     rectify_by: date | None = None,
     rectify_days: int = 0,
+    reviewers: Mapping[str, Contact | None] | None = None,
 ) -> Plan:
     """The notifications one applications event calls for. `base` holds the context
     values (`context`); `channels` the delivery channels this node has configured;
     `templates` say which channels each purpose is sent on; `rectify_by` the
-    rectification deadline, for a bad review.
+    rectification deadline, for a bad review; `reviewers` the contact of each department a
+    joint review was assigned to (by code).
 
     A recipient hears of something on each channel that its template lists, the node has
     and the recipient accepts (an address on file, not opted out): never on one the
@@ -198,6 +200,18 @@ def plan_event(
         if not code:
             return Plan()
         return Plan(send(event_type, department_key(code), department, values))
+    if event_type == names.APPLICATION_REVIEW_ASSIGNED:
+        # Each collaborating department hears of its review task; the accepting department
+        # assigned the reviews and is not told of its own.
+        return Plan(
+            [
+                notice
+                for code in collaborators(data)
+                for notice in send(
+                    event_type, department_key(code), (reviewers or {}).get(code), values
+                )
+            ]
+        )
     if event_type == names.APPLICATION_EVALUATED and data.get("bad"):
         code = data.get("department") or case.department
         values["level_name"] = LEVELS.get(data.get("level", ""), Localized())
@@ -208,6 +222,15 @@ def plan_event(
             planned += send("rectification.requested", department_key(code), department, values)
         return Plan(planned, rectification_due=rectify_by if code else None)
     return Plan()
+
+
+def collaborators(review_assigned: Mapping[str, Any]) -> list[str]:
+    """The departments of an `application.review_assigned` other than the one that
+    assigned the reviews, each once, in the event's order."""
+    acting = review_assigned.get("department")
+    return [
+        code for code in dict.fromkeys(review_assigned.get("reviewers") or []) if code != acting
+    ]
 
 
 def plan_invitation(

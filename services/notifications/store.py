@@ -412,6 +412,11 @@ class NotificationsStore:
             templates=self.templates,
             rectify_by=rectify_by,
             rectify_days=self.settings.rectify_days,
+            reviewers={
+                code: batch.department(self, tx.conn, code) for code in domain.collaborators(data)
+            }
+            if event.type == names.APPLICATION_REVIEW_ASSIGNED
+            else None,
         )
         if plan.rectification_due is not None and department_code:
             tx.conn.execute(

@@ -790,6 +790,29 @@ class NotificationsSuite:
         [text] = [n for n in both if n.channel == "sms"]
         assert (text.body, text.status, text.to_masked) == ("等了太久", "created", "139****5678")
 
+    def test_each_collaborating_department_hears_of_its_joint_review(
+        self, store: NotificationsStore
+    ) -> None:
+        planning = "11320102675080088T"  # the golden event's second reviewer
+        store.put_department(planning, name="玄武区自然资源和规划局", email="xwzrzy@example.gov.cn",
+                             phone=PHONE, supervisor="")  # fmt: skip
+        store.handle(submitted())
+        # The market bureau accepted the case and assigned reviews to itself and planning.
+        assigned = event(names.APPLICATION_REVIEW_ASSIGNED, 2)
+        assert store.handle(assigned) == 2
+
+        told = store.notifications(recipient=f"dept:{planning}")[0]
+        assert sorted(n.channel for n in told) == ["email", "inbox"]  # the template has no SMS
+        [inbox] = [n for n in told if n.channel == "inbox"]
+        assert inbox.title == f"【联合审查】办件 {CASE} 待贵单位审查"
+        assert inbox.body == (  # the market bureau is not in this directory: its code stands
+            f"11320102767342276U受理的“食品经营许可”办件 {CASE} 需要贵单位联合审查"
+            "（各单位并联审查，全部完成后办结），请及时办理。"
+        )
+        assert store.notifications(recipient=f"dept:{MARKET}")[0] == []
+        assert store.handle(assigned) == 0  # redelivered: nobody is told twice
+        assert len(store.notifications(recipient=f"dept:{planning}")[0]) == 2
+
     # -- the directory ------------------------------------------------------------------
 
     def test_bad_contact_details_are_refused_naming_every_field(
