@@ -271,10 +271,18 @@ class Case:
     overdue: bool = False
     evaluation: Evaluation | None = None
     officer_id: str = ""  # the last officer who acted
+    intake_materials: tuple[str, ...] | None = None
+    """The materials the Submit request handed in (a supplement adds to `materials` only);
+    None for a case stored before this was recorded: its `materials` then."""
 
     @property
     def open(self) -> bool:
         return self.status not in TERMINAL
+
+    @property
+    def handed_in(self) -> tuple[str, ...]:
+        """What the Submit request handed in, to recognise its retries."""
+        return self.materials if self.intake_materials is None else self.intake_materials
 
     @property
     def open_reviews(self) -> list[Review]:
@@ -771,10 +779,14 @@ def pending_reviews(case: Case) -> list[str]:
 def conclude(
     case: Case, actor: Actor, result_code: int, reason: str, certificate: str, now: datetime
 ) -> Transition:
-    """办结 with a result code 0-5 (6 is a refusal at intake: use `refuse`)."""
-    _require_state(case, "concluded", ("accepted", "reviewed", "in_review"))
+    """办结 with a result code 0-5 (6 is a refusal at intake: use `refuse`). A case whose
+    supplement never came is returned (退件, 5) from where it waits: it was never accepted,
+    so no clock ran and nobody reviewed it."""
+    returned = case.status == "supplement_requested" and result_code == 5
+    if not returned:
+        _require_state(case, "concluded", ("accepted", "reviewed", "in_review"))
     _require_department(case, actor)
-    waiting = pending_reviews(case)
+    waiting = [] if returned else pending_reviews(case)
     if waiting:
         raise FailedPrecondition(
             f"case {case.case_number} still waits for the review of {', '.join(waiting)}"

@@ -33,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
 
 from services.applications import domain
 from services.applications.domain import (
@@ -169,18 +170,23 @@ class ApplicationsStore:
 
         Idempotent on `request_id`: a retry with the same request returns the stored case
         without a second event; the same request id with a different application is refused.
+        A retry that races its first call (both looked before either stored) gets the same
+        answer once the first call's case is committed.
         """
         submission = normalise(submission)
+
+        def again(existing: Case) -> tuple[Case, bool]:
+            if not _same_request(existing, submission):
+                raise FailedPrecondition(
+                    f"request_id {submission.request_id} was already used for case "
+                    f"{existing.case_number} with different content"
+                )
+            return existing, False
 
         def receive(tx: Tx) -> tuple[Case, bool]:
             existing = self._by_request(tx.conn, submission.request_id)
             if existing is not None:
-                if not _same_request(existing, submission):
-                    raise FailedPrecondition(
-                        f"request_id {submission.request_id} was already used for case "
-                        f"{existing.case_number} with different content"
-                    )
-                return existing, False
+                return again(existing)
             item = self._item(tx.conn, submission.implementation_code)
             validate_submission(submission, item)
             assert item is not None  # validate_submission refuses a missing item
@@ -198,12 +204,24 @@ class ApplicationsStore:
                 submitted_at=tx.now,
                 materials=submission.handed_in,
                 department_code=item.department_code,
+                intake_materials=submission.handed_in,
             )
             self._insert_case.run(tx.conn, _row(case))
             tx.emit(names.APPLICATION_SUBMITTED, case.submitted_event(), subject=number)
             return case, True
 
-        return self.db.write(receive)
+        try:
+            return self.db.write(receive)
+        except IntegrityError:
+            # The request id's unique key: another call stored the case first and has
+            # committed (the whole attempt, its case number included, was rolled back).
+            # Left to rise, the error would be INTERNAL, and its text, with the full ID
+            # number and phone among the parameters, would go to the log.
+            with self.db.read() as conn:
+                existing = self._by_request(conn, submission.request_id)
+            if existing is None:
+                raise
+        return again(existing)
 
     # -- the lifecycle -----------------------------------------------------------------
 
@@ -535,7 +553,7 @@ def _same_request(case: Case, submission: Submission) -> bool:
         case.item.implementation_code == submission.implementation_code
         and case.applicant == submission.applicant
         and case.channel == submission.channel
-        and case.materials == submission.handed_in
+        and case.handed_in == submission.handed_in
     )
 
 
@@ -573,6 +591,7 @@ def _when(value: datetime | None) -> str | None:
 def _row(case: Case) -> dict[str, Any]:
     state = {
         "materials": list(case.materials),
+        "intake_materials": None if case.intake_materials is None else list(case.intake_materials),
         "deemed_accepted": case.deemed_accepted,
         "legal_due_date": case.legal_due_date.isoformat() if case.legal_due_date else None,
         "supplement": list(case.supplement),
@@ -711,4 +730,7 @@ def _case(row: RowMapping | Any) -> Case:
             evaluation.get("source", "api"),
         ),
         officer_id=state.get("officer_id", ""),
+        intake_materials=None
+        if state.get("intake_materials") is None
+        else tuple(state["intake_materials"]),
     )

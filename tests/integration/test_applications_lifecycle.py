@@ -171,6 +171,48 @@ class LifecycleSuite:
             (ITEM.department_code, True),
         ]
 
+    def test_a_case_whose_supplement_never_came_is_returned_and_closed(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        number = self.submit(store)
+        store.request_supplement(number, OFFICER, ["健康证明"])
+        clock.advance(days=30)
+        returned = store.conclude(number, OFFICER, 5, "逾期未补正材料", "")
+        assert (returned.status, returned.result_code, returned.reason) == (
+            "concluded",
+            5,
+            "逾期未补正材料",
+        )
+        assert returned.closed_at == clock.now
+        assert store.get(number) == returned
+        assert [(e.type, e.data.get("result_code")) for e in self.events(store)] == [
+            ("application.submitted", None),
+            ("application.supplement_requested", None),
+            ("application.concluded", 5),
+        ]
+        assert store.supervise() == []
+
+    def test_a_retried_submit_returns_its_case_after_a_supplement_too(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        """The supplement adds to the case's materials, not to what the request handed in."""
+        number = self.submit(store)
+        store.request_supplement(number, OFFICER, ["健康证明"])
+        clock.advance(days=1)
+        store.supplement(number, RESIDENT, ["健康证明"])
+        assert store.get(number).materials == ("食品经营许可申请书", "健康证明")
+        assert self.submit(store) == number
+        with pytest.raises(FailedPrecondition) as different:
+            self.submit(store, name="王五六")
+        assert str(different.value) == (
+            f"request_id r-1 was already used for case {number} with different content"
+        )
+        assert [e.type for e in self.events(store)] == [
+            "application.submitted",
+            "application.supplement_requested",
+            "application.supplemented",
+        ]
+
     def test_a_transition_and_its_event_commit_together_or_not_at_all(
         self, store: ApplicationsStore
     ) -> None:
