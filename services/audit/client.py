@@ -239,8 +239,15 @@ def prove_inclusion(
     proof = audit.GetInclusionProof(request, timeout=30)
     key, pinned = trusted_key(pinned_key, proof.checkpoint)
     signed = check_signed(proof.checkpoint, key)
+    _check_signed_size(request.tree_size, signed)
+    if proof.tree_size != signed.checkpoint.size:
+        raise AuditClientError(
+            f"the node's proof is for a tree of {proof.tree_size} entries, but its checkpoint "
+            f"signs {signed.checkpoint.size}"
+        )
     if leaf_hash(proof.event) != proof.leaf_hash:
         raise AuditClientError("the entry's bytes do not hash to the leaf the node gave")
+    _check_proved_entry(request, proof)
     if not verify_inclusion(
         proof.leaf_hash,
         proof.log_index - 1,
@@ -253,6 +260,36 @@ def prove_inclusion(
             f"signed root of size {proof.tree_size}"
         )
     return InclusionResult(proof, signed, pinned)
+
+
+def _check_signed_size(asked: int, signed: SignedCheckpoint) -> None:
+    """The node answered with the checkpoint asked for (`asked`: its size, 0 = the latest)."""
+    if asked and signed.checkpoint.size != asked:
+        raise AuditClientError(
+            f"asked for the checkpoint of size {asked}, the node answered with the one of "
+            f"size {signed.checkpoint.size}"
+        )
+
+
+def _check_proved_entry(request: pb.GetInclusionProofRequest, proof: pb.InclusionProof) -> None:
+    """The node proved the entry asked for, not another one that is in the log too."""
+    if request.log_index:
+        if proof.log_index != request.log_index:
+            raise AuditClientError(
+                f"asked for entry {request.log_index}, the node proved entry {proof.log_index}"
+            )
+        return
+    try:
+        event = json.loads(proof.event)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        raise AuditClientError(f"the node proved entry {proof.log_index}, which is not an event")
+    if (event.get("source"), event.get("id")) != (request.source, request.id):
+        raise AuditClientError(
+            f"asked for event {request.id} of {request.source}, the node proved entry "
+            f"{proof.log_index}: event {event.get('id')} of {event.get('source')}"
+        )
 
 
 @dataclass
@@ -280,6 +317,7 @@ def prove_consistency(
     )
     key, pinned = trusted_key(pinned_key, proof.checkpoint)
     later = check_signed(proof.checkpoint, key)
+    _check_signed_size(second, later)
     if held is not None:
         try:
             earlier = open_note(held, key)
@@ -291,6 +329,7 @@ def prove_consistency(
             )
     else:
         earlier = check_signed(audit.GetCheckpoint(pb.GetCheckpointRequest(size=first)), key)
+        _check_signed_size(first, earlier)
     if not verify_consistency(
         first,
         later.checkpoint.size,

@@ -15,7 +15,10 @@ What is checked, and what each check catches:
   Ed25519 signature is checked, and the consistency proofs between consecutive
   checkpoints are verified: a log rewritten consistently (leaves recomputed too) is found
   between the two checkpoints around the change; one rewritten and re-signed with the
-  node's key is caught by any checkpoint an auditor kept from before (`trusted`).
+  node's key is caught by any checkpoint an auditor kept from before (`trusted`);
+- the file must hold as many entries and checkpoints as its header promises: a checkpoint
+  taken out, which would leave the entries after the one before it looking unsigned, is
+  found.
 
 The file is cut into byte ranges of whole 1024-entry blocks, scanned in parallel
 processes (`jobs`); this process joins the results in order. Per entry the work is one
@@ -148,6 +151,15 @@ def verify_export(
                 None,
                 f"the header promises {header.get('entries')} entries "
                 f"but the file has {result.entries}",
+            )
+        )
+    if header.get("checkpoints") != result.checkpoints:  # one taken out leaves no other trace
+        result.problems.append(
+            Problem(
+                merge.line,
+                None,
+                f"the header promises {header.get('checkpoints')} checkpoints "
+                f"but the file has {result.checkpoints}",
             )
         )
     result.problems.sort(key=lambda p: (p.index is None, p.index or 0, p.line))
@@ -895,10 +907,13 @@ class _Sequences:
             first = expected
         if first > expected:
             waiting = self.ahead.setdefault(source, {})
-            if first in waiting:
-                self._repeat(source, first, min(last, waiting[first][0]), index, line)
-            else:
-                waiting[first] = (last, index, line)
+            while first in waiting:  # a run seen ahead starts here: what both hold repeats,
+                seen = waiting[first][0]  # and the rest of this run is still to be kept
+                self._repeat(source, first, min(last, seen), index, line)
+                if last <= seen:
+                    return
+                first = seen + 1
+            waiting[first] = (last, index, line)
             return
         expected = last + 1
         waiting = self.ahead.get(source) or {}

@@ -405,6 +405,28 @@ def test_an_event_that_never_reached_the_log_is_found_at_its_sources_next_entry(
     ]
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_replayed_event_after_a_gap_is_found_without_blaming_the_events_after_it(
+    tmp_path: Path, jobs: int
+) -> None:
+    # applications' event 7 was lost and its event 8 came twice (a second id): both are
+    # found where they are, and the numbers after 8, all in the log, are not called missing.
+    events = synthetic_events(COUNT - 1, skip=[(0, 7)])
+    marker = b'"sequence":8,"source":"govnet://320000/applications"'
+    eighth = next(i for i, e in enumerate(events) if marker in e)
+    events.insert(eighth + 1, events[eighth].replace(b'"id":"', b'"id":"f', 1))
+    path = write_export(tmp_path / "replayed.jsonl", build_log(events, CHECKPOINTS))
+
+    assert found(verify(path, jobs=jobs)) == [
+        (
+            eighth + 1,
+            f"{APPLICATIONS} sequence 7 missing before this entry (sequence 8): events never "
+            "reached the log or were removed",
+        ),
+        (eighth + 2, f"{APPLICATIONS} sequence 8 appear again: a duplicated or replayed event"),
+    ]
+
+
 def refusal(rejected_source: str, sequence: int, *, number: int, by: str = "audit") -> bytes:
     """The canonical bytes of an `event.rejected` entry of the node naming a refused event."""
     event = json.loads((GOLDEN / "event.rejected.v1.json").read_text("utf-8"))
@@ -490,10 +512,40 @@ def test_a_cut_file_is_found(export: Path) -> None:
     assert found(result) == [
         (2049, "no _leaves record follows these entries: the export was cut or edited"),
         (None, "the header promises 2600 entries but the file has 2300"),
+        (None, "the header promises 4 checkpoints but the file has 3"),
     ]
     assert result.notes == [
         "entries 2001 to 2300 come after the last checkpoint; no signature covers them yet"
     ]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_the_latest_checkpoint_taken_out_with_a_rewrite_after_the_one_before_is_found(
+    export: Path, jobs: int
+) -> None:
+    # Without the checkpoint of 2600, entries 2001 to 2600 look unsigned: rewritten with
+    # the leaves the log recorded, they would pass for entries no signature covers yet.
+    lines = lines_of(export)
+    at = entry_line(lines, 2300)
+    original = lines[at]
+    lines[at] = edited(original)
+    old_leaf, new_leaf = leaf_hash(original[:-1]).hex(), leaf_hash(lines[at][:-1]).hex()
+    lines = [
+        line.replace(old_leaf.encode(), new_leaf.encode())
+        for line in lines
+        if not line.startswith(
+            (
+                b'{"_checkpoint":{"note":"govnet/320000/audit\\n2600\\n',
+                b'{"_consistency":{"first":2000,',
+            )
+        )
+    ]
+    rewrite(export, lines)
+
+    result = verify(export, jobs=jobs)
+
+    assert found(result) == [(None, "the header promises 4 checkpoints but the file has 3")]
+    assert result.checkpoints == 3
 
 
 def test_a_checkpoint_signed_with_another_key_fails_against_the_pinned_key(
