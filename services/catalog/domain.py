@@ -339,6 +339,15 @@ def item_violations(item: Item) -> list[FieldViolation]:
         bad("legal_basis", f"must be at most {MAX_TEXT} characters")
     if item.level not in LEVELS:
         bad("level", f"must be one of {', '.join(LEVELS)}")
+    try:
+        place = check_division_code(item.division)
+    except IdentifierError as exc:
+        bad("division", exc.reason)
+    else:
+        # The level follows from the division: a city or county item declared provincial
+        # would define the standard (三级四同) instead of being compared with it.
+        if item.level in LEVELS and place.level != item.level:
+            bad("level", f"must be {place.level}, the level of division {item.division}")
     if item.status not in STATUSES:
         bad("status", f"must be one of {', '.join(STATUSES)}")
     try:
@@ -532,7 +541,10 @@ def publish_draft(current: Item) -> Item:
 
 
 def deviations(item: Item, standard: Standard | None) -> list[Deviation]:
-    """How a local implementation differs from the provincial standard, field by field."""
+    """How a local implementation differs from the provincial standard, field by field.
+
+    A revoked item implements nothing any more: it has no deviations (those it had are
+    resolved when it is revoked)."""
 
     def deviation(name: str, standard_value: str, local_value: str) -> Deviation:
         return Deviation(
@@ -545,6 +557,8 @@ def deviations(item: Item, standard: Standard | None) -> list[Deviation]:
             local_value,
         )
 
+    if item.status == "revoked":
+        return []
     if standard is None:
         return [deviation("basic_code", "", item.basic_code)]
     return [

@@ -656,6 +656,7 @@ class CatalogStore:
             current = self._local(tx.conn, code)
             revoked = domain.revoke(current)
             self._replace(tx, current, revoked, "revoked", ["status"], reason)
+            self._record_deviations(tx, [revoked], {})  # it implements nothing now
             standard_revoked = False
             if self.is_province and not self._published_implementations(
                 tx.conn, revoked.basic_code
@@ -868,7 +869,9 @@ class CatalogStore:
             before = existing.get(prepared.code)
             if before is None:
                 new_items.append((item, row, prepared.digest))
-                if local and row["status"] != "draft":
+                # A draft is not announced yet; an item revoked before it came here never
+                # was (announcing it would let other services take cases for it).
+                if local and row["status"] == "published":
                     item = item or prepared.item
                     events.append(
                         (names.ITEM_PUBLISHED, item.event_data(), item.implementation_code)
@@ -1236,17 +1239,20 @@ class CatalogStore:
 
     def _revoke_implementations(self, tx: Tx, basic_code: str, reason: str) -> int:
         count = 0
+        revoked_items = []
         for current in self._local_power(tx.conn, basic_code):
             if current.status == "revoked":
                 continue
             revoked = domain.revoke(current)
             self._replace(tx, current, revoked, "revoked", ["status"], reason)
+            revoked_items.append(revoked)
             tx.emit(
                 names.ITEM_REVOKED,
                 revoked.revoked_event_data(reason, False),
                 subject=revoked.implementation_code,
             )
             count += 1
+        self._record_deviations(tx, revoked_items, {})  # they implement nothing now
         return count
 
     def _follow_existing_standard(self, item: Item, standard: Standard) -> Item:

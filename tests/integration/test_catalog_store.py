@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from services.catalog import domain
+from services.catalog import store as store_module
 from services.catalog.domain import Guide, GuideMaterial, Item
 from services.catalog.importer import export_file, import_file, import_lines
 from services.catalog.records import FileError, Line, Writer, inspect, read
@@ -586,6 +587,71 @@ class CatalogSuite:
         import_lines(store, lines([replace(local[0], name="食品经营许可")]))
         [xuanwu] = store.conformance()
         assert xuanwu.by_field == {"legal_basis": 1}
+
+    def test_revoking_a_deviating_item_resolves_its_deviations(self, open_store: Any) -> None:
+        store = open_store("320102")
+        provincial = [r for r in sample_records(XUANWU) if getattr(r, "division", "") == "320000"]
+        local = sample_items(XUANWU)
+        local[0] = replace(local[0], name="食品经营许可证核发")
+        local[3] = replace(local[3], legal_basis="《南京市社会组织管理办法》第五条")
+        import_lines(store, lines([*provincial, *local]))
+        store.revoke(local[0].implementation_code, "并入食品生产经营许可")
+        # Revoked by a later import of the local catalog.
+        report = import_lines(store, lines([replace(local[3], status="revoked")]))
+        assert (report.updated, report.deviations) == (1, 0)
+
+        [xuanwu] = store.conformance()
+        assert (xuanwu.items, xuanwu.deviating_items, xuanwu.by_field, xuanwu.rate) == (
+            3,
+            0,
+            {},
+            1.0,
+        )
+        assert [d.deviations for d in xuanwu.departments] == [()] * 3  # the other three
+        with store.db.read() as conn:
+            rows = conn.execute(
+                select(
+                    store_module.deviations.c.implementation_code,
+                    store_module.deviations.c.resolved_at,
+                ).order_by(store_module.deviations.c.implementation_code)
+            ).all()
+        # Each deviation was recorded once and is resolved (SQLite keeps no time zone).
+        assert [(code, resolved is not None) for code, resolved in rows] == sorted(
+            [(local[0].implementation_code, True), (local[3].implementation_code, True)]
+        )
+
+    def test_a_local_item_imported_as_revoked_or_draft_is_not_announced(
+        self, county: CatalogStore
+    ) -> None:
+        before = len(self.events(county))
+        food = sample_items(XUANWU)[0]
+        revoked = replace(food, implementation_code=food.implementation_code[:-3] + "002")
+        draft = replace(food, implementation_code=food.implementation_code[:-3] + "003")
+        report = import_lines(
+            county, lines([replace(revoked, status="revoked"), replace(draft, status="draft")])
+        )
+        assert (report.created, report.rejected, report.events) == (2, [], 0)
+        assert len(self.events(county)) == before
+        assert county.get(revoked.implementation_code).status == "revoked"
+        assert county.get(draft.implementation_code).status == "draft"
+
+    def test_a_local_item_declared_provincial_cannot_redefine_the_standard(
+        self, county: CatalogStore
+    ) -> None:
+        food = sample_items(XUANWU)[0]
+        before = len(self.events(county))
+        claimed = replace(
+            food,
+            implementation_code=food.implementation_code[:-3] + "002",
+            level="province",
+            name="食品经营许可证核发",
+        )
+        report = import_lines(county, lines([claimed]))
+        assert report.rejected == [(1, "level", "must be county, the level of division 320102")]
+        assert county.standard(food.basic_code) == food.standard  # 食品经营许可, version 1
+        assert len(self.events(county)) == before
+        with pytest.raises(NotFound):
+            county.get(claimed.implementation_code)
 
     def test_an_implementation_of_an_unknown_standard_is_a_deviation(self, open_store: Any) -> None:
         store = open_store("320102")

@@ -130,6 +130,21 @@ RULES: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
         [("legal_basis", "is required (设定依据): no power without a legal basis")],
     ),
     ("unknown level", {"level": "village"}, [("level", "must be one of province, city, county")]),
+    (
+        "a county item declared provincial",
+        {"level": "province"},
+        [("level", "must be county, the level of division 320102")],
+    ),
+    (
+        "a county item declared at a city",
+        {"division": "320100"},
+        [("level", "must be city, the level of division 320100")],
+    ),
+    (
+        "malformed division",
+        {"division": "3201"},
+        [("division", "must be 6 digits, got 4 characters")],
+    ),
     ("unknown kind", {"kind": "other"}, [("kind", "must be one of power, convenience")]),
     (
         "implemented by another department",
@@ -386,6 +401,12 @@ def test_each_differing_standard_field_is_one_deviation() -> None:
         ("legal_basis", "《中华人民共和国食品安全法》第三十五条", "《江苏省食品小作坊条例》"),
     ]
     assert {(d.division, d.department_code) for d in found} == {("320102", local.department_code)}
+
+
+def test_a_revoked_implementation_has_no_deviation() -> None:
+    local = replace(food_licence(), name="食品经营许可证核发", status="revoked")
+    assert domain.deviations(local, STANDARD) == []
+    assert domain.deviations(local, None) == []
 
 
 def test_an_implementation_of_an_unknown_standard_is_a_basic_code_deviation() -> None:
