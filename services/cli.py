@@ -22,6 +22,27 @@ BROKER_HINT = (
 )
 
 
+class OutFile(click.Path):
+    """A file the command writes: refused before any work if its directory is missing or not
+    writable (else the command would fail with a traceback once the work is done)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import os
+        from pathlib import Path
+
+        path = super().convert(value, param, ctx)
+        directory = Path(os.fsdecode(path)).parent
+        if not directory.is_dir():
+            reason = "is not a directory" if directory.exists() else "does not exist"
+            self.fail(f"{str(directory)!r} {reason}: make the directory first", param, ctx)
+        if not os.access(directory, os.W_OK | os.X_OK):
+            self.fail(f"cannot write in {str(directory)!r} (permission denied)", param, ctx)
+        return path
+
+
 def fail(message: str, status: int = 1) -> NoReturn:
     click.echo(f"govnet: {message}", err=True)
     sys.exit(status)
@@ -381,7 +402,7 @@ def catalog() -> None:
     "--out",
     "out_file",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=OutFile(),
     help="A .jsonl or .csv file (add .gz to compress).",
 )
 def catalog_generate(
@@ -416,7 +437,7 @@ def catalog_generate(
 @click.option(
     "--errors",
     "errors_file",
-    type=click.Path(dir_okay=False),
+    type=OutFile(),
     help="Also write every rejected line (line, field, reason) to this CSV file.",
 )
 @click.option(
@@ -474,7 +495,7 @@ def catalog_import(file: str, errors_file: str | None, encoding: str) -> None:
     "--out",
     "out_file",
     required=True,
-    type=click.Path(dir_okay=False),
+    type=OutFile(),
     help="A .jsonl or .csv file (add .gz to compress).",
 )
 def catalog_export(out_file: str) -> None:
@@ -599,7 +620,7 @@ def deploy() -> None:
 
 @deploy.command("definitions")
 @click.option("--vhost", default="/", show_default=True)
-@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Write to this file.")
+@click.option("--out", "out_file", type=OutFile(), help="Write to this file.")
 def deploy_definitions(vhost: str, out_file: str | None) -> None:
     """RabbitMQ definitions (exchanges, queues, bindings) of one node's vhost."""
     import json

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import string
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -89,18 +90,41 @@ def plan_region(
     ordered = _tree_order(members)
     if "{vhost}" not in uri_template and "{division}" not in uri_template:
         raise ValueError("the URI template needs {vhost} or {division}")
+    _check_placeholders("vhost template", vhost_template, ("division",))
+    _check_placeholders("URI template", uri_template, ("vhost", "division"))
     planned = {d.code for d in ordered}
     plans = []
+    by_uri: dict[str, NodePlan] = {}
     for index, member in enumerate(ordered):
         vhost = vhost_template.format(division=member.code)
         uri = uri_template.format(vhost=urllib.parse.quote(vhost, safe=""), division=member.code)
         parent = member.parent
         while parent is not None and parent not in planned:
             parent = known[parent].parent
-        plans.append(NodePlan(member, parent, vhost, uri, port_base + index * port_step))
+        plan = NodePlan(member, parent, vhost, uri, port_base + index * port_step)
+        other = by_uri.setdefault(uri, plan)
+        if other is not plan:  # the URI template has {vhost}, not {division}
+            raise ValueError(
+                f"the vhost template {vhost_template!r} gives {other.code} and {plan.code} the "
+                f"same vhost {vhost!r} (their events would loop): put {{division}} in it"
+            )
+        plans.append(plan)
     if plans[-1].grpc_port_base + 3 > 65535:
         raise ValueError("the gRPC ports run past 65535: lower --port-base or --port-step")
     return plans
+
+
+def _check_placeholders(what: str, template: str, allowed: tuple[str, ...]) -> None:
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"the {what} {template!r} is not a template: {exc}") from None
+    for name in fields:
+        if name not in allowed:
+            use = " or ".join(f"{{{a}}}" for a in allowed)
+            raise ValueError(
+                f"the {what} {template!r} has an unknown placeholder {{{name}}}; use {use}"
+            )
 
 
 def _tree_order(members: list[Division]) -> list[Division]:

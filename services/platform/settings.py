@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,11 +59,17 @@ def _amqp_uri(text: str) -> str:
     return text
 
 
+_URL_PLACEHOLDERS = ("service", "division", "var")
+
+
 def _database_url(text: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
+        for _, name, _, _ in string.Formatter().parse(text):
+            if name is not None and name not in _URL_PLACEHOLDERS:
+                raise KeyError(name)  # also {var.path}, {0}: format() would not say which
         probe = text.format(service="catalog", division="320000", var="var")
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(
@@ -72,8 +79,15 @@ def _database_url(text: str) -> str:
         url = make_url(probe)
     except ArgumentError:
         raise ValueError("is not a database URL (sqlite:///path or postgresql://...)") from None
+    except ValueError:  # SQLAlchemy's int() of the port
+        raise ValueError("has a port that is not a number") from None
     if url.get_backend_name() not in ("sqlite", "postgresql"):
         raise ValueError(f"backend {url.get_backend_name()} is not supported (sqlite, postgresql)")
+    if url.get_backend_name() == "sqlite" and url.host:
+        raise ValueError(
+            "sqlite:// takes a path, not a host: sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
     if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
         raise ValueError("must name a file: a service's store outlives the process")
     return text
@@ -631,12 +645,7 @@ class Settings:
 
     def database_url_for(self, service: str) -> str:
         own = getattr(self, f"{service}_database_url")
-        template = own or self.database_url
-        url = template.format(service=service, division=self.division, var=self.var_dir)
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            # A relative SQLite path is relative to the working directory; make it explicit.
-            url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
-        return url
+        return _store_url(own or self.database_url, service, self.division, self.var_dir)
 
     @property
     def audit_key_path(self) -> Path:
@@ -663,7 +672,8 @@ def _cross_field_problems(
     def named(name: str) -> str:
         text, origin = raw[name]
         where = _BY_NAME[name].env if origin != config_path else f"{name} in {origin}"
-        return f"{where}={text!r}"
+        shown = redact_uri(text) if _BY_NAME[name].secret else text
+        return f"{where}={shown!r}"
 
     problems = []
     base, cap = values.get("retry_base"), values.get("retry_max")
@@ -672,7 +682,50 @@ def _cross_field_problems(
             f"{named('retry_base')} is more than {named('retry_max')}: the first retry would "
             "wait longer than the longest wait; lower the first or raise the second"
         )
+    problems += _shared_store_problems(values, named)
     return problems
+
+
+def _store_url(template: str, service: str, division: str, var_dir: str) -> str:
+    url = template.format(service=service, division=division, var=var_dir)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # A relative SQLite path is relative to the working directory; make it explicit.
+        url = "sqlite:///" + str(Path(url.removeprefix("sqlite:///")).resolve())
+    return url
+
+
+def _shared_store_problems(values: Mapping[str, Any], named: Callable[[str], str]) -> list[str]:
+    """Services whose store URLs come out the same. They would share the platform tables:
+    one service's processed events would be skipped by the others as already applied."""
+    if any(values.get(name) is None for name in ("division", "var_dir", "database_url")):
+        return []
+    by_url: dict[str, list[str]] = {}
+    used: dict[str, list[str]] = {}
+    for service in SERVICES:
+        own = values.get(f"{service}_database_url")
+        if own is None:
+            return []  # its own problem is reported already
+        name = f"{service}_database_url" if own else "database_url"
+        url = _store_url(values[name], service, values["division"], values["var_dir"])
+        by_url.setdefault(url, []).append(service)
+        if name not in used.setdefault(url, []):
+            used[url].append(name)
+    problems = []
+    for url, services in by_url.items():
+        if len(services) < 2:
+            continue
+        names = sorted(used[url], key=list(_BY_NAME).index)
+        fix = "put {service} in it" if names == ["database_url"] else "give each service its own"
+        problems.append(
+            f"{' and '.join(named(n) for n in names)} give{'s' if len(names) == 1 else ''} "
+            f"{_and(services)} one store, but services never share a database (each would "
+            f"take the others' events as already processed): {fix}"
+        )
+    return problems
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def redact_uri(uri: str) -> str:
