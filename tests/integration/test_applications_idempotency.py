@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,28 +14,11 @@ from sqlalchemy import func, select
 from services.applications.domain import Applicant, Case, Submission
 from services.applications.store import ApplicationsStore, cases
 from services.catalog.domain import Guide, GuideMaterial
-from services.catalog.sample import sample_items
 from services.contract import names
-from services.contract.envelope import Event, Source, new_event
-from services.contract.identifiers import resident_check_char
 from services.contract.schemas import default_registry
 from services.platform.errors import FailedPrecondition
-from services.platform.node import division
 from services.platform.store import Database
-
-ITEM = sample_items(division("320102"))[0]
-RESIDENT = "32010219900307123" + resident_check_char("32010219900307123")
-MONDAY = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
-
-
-def catalog_event(event_type: str, data: dict[str, Any], sequence: int) -> Event:
-    return new_event(
-        default_registry(),
-        event_type,
-        data,
-        source=Source.for_service("320102", "catalog"),
-        now=MONDAY,
-    ).with_sequence(sequence)
+from tests.integration.test_applications_lifecycle import ITEM, MONDAY, RESIDENT, catalog_event
 
 
 def submission(request_id: str = "web-7f3a", name: str = "王五") -> Submission:
