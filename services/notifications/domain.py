@@ -169,8 +169,8 @@ def plan_event(
     """The notifications one applications event calls for. `base` holds the context
     values (`context`); `channels` the delivery channels this node has configured;
     `templates` say which channels each purpose is sent on; `rectify_by` the
-    rectification deadline, for a bad review; `reviewers` the contact of each department a
-    joint review was assigned to (by code).
+    rectification deadline, for a bad review; `reviewers` the contact (or None) of each
+    collaborating department of a joint review, by code (`collaborators`).
 
     A recipient hears of something on each channel that its template lists, the node has
     and the recipient accepts (an address on file, not opted out): never on one the
@@ -206,10 +206,8 @@ def plan_event(
         return Plan(
             [
                 notice
-                for code in collaborators(data)
-                for notice in send(
-                    event_type, department_key(code), (reviewers or {}).get(code), values
-                )
+                for code, contact in (reviewers or {}).items()
+                for notice in send(event_type, department_key(code), contact, values)
             ]
         )
     if event_type == names.APPLICATION_EVALUATED and data.get("bad"):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import string
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import yaml
 from services.contract import names
 from services.platform import topology
 from services.platform.node import Division, divisions
+from services.platform.settings import unknown_placeholder
 
 UPSTREAM = "govnet-parent"
 SHOVEL = "govnet-up"
@@ -116,15 +116,14 @@ def plan_region(
 
 def _check_placeholders(what: str, template: str, allowed: tuple[str, ...]) -> None:
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+        name = unknown_placeholder(template, allowed)
     except ValueError as exc:
         raise ValueError(f"the {what} {template!r} is not a template: {exc}") from None
-    for name in fields:
-        if name not in allowed:
-            use = " or ".join(f"{{{a}}}" for a in allowed)
-            raise ValueError(
-                f"the {what} {template!r} has an unknown placeholder {{{name}}}; use {use}"
-            )
+    if name is not None:
+        use = " or ".join(f"{{{a}}}" for a in allowed)
+        raise ValueError(
+            f"the {what} {template!r} has an unknown placeholder {{{name}}}; use {use}"
+        )
 
 
 def _tree_order(members: list[Division]) -> list[Division]:

@@ -62,14 +62,24 @@ def _amqp_uri(text: str) -> str:
 _URL_PLACEHOLDERS = ("service", "division", "var")
 
 
+def unknown_placeholder(template: str, allowed: tuple[str, ...]) -> str | None:
+    """The first `{name}` in `template` that is not one of `allowed` (an attribute or index
+    form such as `{var.path}` or `{0}` counts as unknown), or None. Raises ValueError for a
+    template `str.format` cannot read (an unmatched brace)."""
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is not None and name not in allowed:
+            return name
+    return None
+
+
 def _database_url(text: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        for _, name, _, _ in string.Formatter().parse(text):
-            if name is not None and name not in _URL_PLACEHOLDERS:
-                raise KeyError(name)  # also {var.path}, {0}: format() would not say which
+        unknown = unknown_placeholder(text, _URL_PLACEHOLDERS)
+        if unknown is not None:
+            raise KeyError(unknown)  # also {var.path}, {0}: format() would not say which
         probe = text.format(service="catalog", division="320000", var="var")
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(
