@@ -18,7 +18,7 @@ from services.contract.identifiers import (
     mask_phone,
     mask_resident_id,
 )
-from services.platform.calendar import WorkCalendar
+from services.platform.calendar import WorkCalendar, default_calendar
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 CHANNELS = ("web", "mobile", "window", "terminal", "hotline")
@@ -432,7 +432,8 @@ class Transition:
 
 @dataclass(frozen=True)
 class Rules:
-    """Local policy: how supervision warns, and when evaluation opens."""
+    """Local policy: how supervision warns, and when evaluation opens. A case inside the
+    warning threshold from the day it is accepted is never warned (see `supervise`)."""
 
     warning_days: int = 2  # yellow when this few working days are left …
     warning_share: float = 0.8  # … or this share of the period is used
@@ -745,26 +746,29 @@ def resume(case: Case, actor: Actor, now: datetime, calendar: WorkCalendar) -> T
     yellow warning already given stays given: supervision warns once per case."""
     _require_state(case, "resumed", ("paused",))
     _require_department(case, actor)
+    resumed = replace(_end_pause(case, now, calendar), officer_id=actor.officer_id)
+    assert resumed.due_date is not None
+    assert resumed.legal_due_date is not None
+    data = _base(case, actor, now) | {
+        "paused_working_days": resumed.pauses[-1].working_days,
+        "due_date": resumed.due_date.isoformat(),
+        "legal_due_date": resumed.legal_due_date.isoformat(),
+    }
+    return Transition(resumed, "application.clock_resumed", data)
+
+
+def _end_pause(case: Case, now: datetime, calendar: WorkCalendar) -> Case:
+    """A paused case with its special procedure ended at `now`: the pause closed with the
+    working days it took, both deadlines moved by them, the status it paused from back."""
     current = case.pauses[-1]
     days = calendar.between(local_date(current.started_at), local_date(now))
     pauses = (*case.pauses[:-1], replace(current, ended_at=now, working_days=days))
     moved = replace(case, pauses=pauses)
     assert case.accepted_at is not None  # pausing needs an accepted case
     due, legal_due = _deadlines(moved, local_date(case.accepted_at), calendar)
-    resumed = replace(
-        moved,
-        status=case.paused_from,
-        paused_from="",
-        due_date=due,
-        legal_due_date=legal_due,
-        officer_id=actor.officer_id,
+    return replace(
+        moved, status=case.paused_from, paused_from="", due_date=due, legal_due_date=legal_due
     )
-    data = _base(case, actor, now) | {
-        "paused_working_days": days,
-        "due_date": due.isoformat(),
-        "legal_due_date": legal_due.isoformat(),
-    }
-    return Transition(resumed, "application.clock_resumed", data)
 
 
 def pending_reviews(case: Case) -> list[str]:
@@ -826,8 +830,14 @@ def conclude(
     return Transition(concluded, "application.concluded", data)
 
 
-def withdraw(case: Case, reason: str, now: datetime) -> Transition:
-    """The applicant withdraws an open case."""
+def withdraw(
+    case: Case, reason: str, now: datetime, calendar: WorkCalendar | None = None
+) -> Transition:
+    """The applicant withdraws an open case. A special procedure under way ends with it, as
+    `resume` ends one: the pause closes at `now` with the working days it took (counted on
+    `calendar`, the platform's by default) and the deadlines move by them, so a closed case
+    keeps no pause open. The event is `application.withdrawn` all the same: its `at` is when
+    the pause ended."""
     if not case.open:
         raise FailedPrecondition(
             f"case {case.case_number} is {case.status}; it cannot be withdrawn"
@@ -835,6 +845,8 @@ def withdraw(case: Case, reason: str, now: datetime) -> Transition:
     text = reason.strip()
     if problem := text_problem(text, MAX_REASON, multiline=True):
         raise InvalidArgument.single("reason", problem)
+    if case.status == "paused":
+        case = _end_pause(case, now, calendar or default_calendar())
     withdrawn = replace(case, status="withdrawn", reason=text, closed_at=now)
     return Transition(withdrawn, "application.withdrawn", _base(case, None, now) | {"reason": text})
 
@@ -892,11 +904,12 @@ DEFAULT_PAGE = 50
 @dataclass(frozen=True)
 class CaseQuery:
     """A listing: by applicant (ID number or account), department, status, overdue; paged by
-    the case number the previous page ended with."""
+    the case number the previous page ended with. A department's cases are those it accepted
+    (`Case.department_code`) and those it has had a review of, open or completed (联审)."""
 
     applicant_id_number: str = ""
     account_id: str = ""
-    department_code: str = ""  # the department the case is assigned to
+    department_code: str = ""  # the accepting department, or one with a review of the case
     status: str = ""
     overdue: bool | None = None
     page_size: int = 0
@@ -940,11 +953,26 @@ def check_query(query: CaseQuery) -> CaseQuery:
 # -- supervision (电子监察) -----------------------------------------------------------------
 
 
+def _share_used(left: int, promised_days: int) -> float:
+    # The period is the promise itself: days in special procedures are not part of it. A
+    # promise of 0 working days (即办件) is all used the day it is made.
+    period = max(1, promised_days)
+    return min(1.0, max(0.0, 1 - left / period))
+
+
+def _near_deadline(left: int, used: float, rules: Rules) -> bool:
+    """The yellow threshold: this few working days left, or this share of the period used."""
+    return left <= rules.warning_days or used >= rules.warning_share
+
+
 def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -> list[Transition]:
     """What supervision says about an open case now: deemed acceptance (with the joint
     review it starts), a yellow warning, a red card. Each is said at most once per case (the
     flags on the case remember): a deadline moved by a special procedure warns no second
-    time, and a case that is already late gets its red card without a yellow one first."""
+    time, and a case that is already late gets its red card without a yellow one first.
+    A case whose promise puts it inside the yellow threshold on the day it is accepted (0
+    working days, 即办件; or no more than `warning_days`) gets no yellow warning at all, only
+    the red card once it is late: it never nears its deadline, it starts there."""
     out: list[Transition] = []
     today = local_date(now)
     if case.status == "received":
@@ -954,10 +982,9 @@ def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -
         return out
     if case.due_date is None or not case.open or case.status == "paused":
         return out
+    promised = case.item.promised_limit_days
     left = calendar.between(today, case.due_date) if today < case.due_date else 0
-    # The period is the promise itself: days in special procedures are not part of it.
-    period = max(1, case.item.promised_limit_days)
-    used = min(1.0, max(0.0, 1 - left / period))
+    used = _share_used(left, promised)
     if today > case.due_date and not case.overdue:
         over = calendar.between(case.due_date, today)
         flagged = replace(case, overdue=True, warned=True)
@@ -966,7 +993,9 @@ def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -
     elif (
         not case.warned
         and today <= case.due_date
-        and (left <= rules.warning_days or used >= rules.warning_share)
+        and _near_deadline(left, used, rules)
+        # Not if it was there on the day of acceptance: all of its promise left, none used.
+        and not _near_deadline(promised, _share_used(promised, promised), rules)
     ):
         flagged = replace(case, warned=True)
         data = _base(case, None, now) | {

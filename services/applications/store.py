@@ -91,6 +91,15 @@ cases = Table(
 )
 Index("cases_open_by_due", cases.c.status, cases.c.due_date)
 
+case_reviewers = Table(
+    "case_reviewers",
+    metadata,
+    # Every department that has had a review of a case (联审), once per case whatever the
+    # rounds: what a listing by department finds besides the accepting department's cases.
+    Column("department_code", String(18), primary_key=True),
+    Column("case_number", String(32), primary_key=True),
+)
+
 catalog_items = Table(
     "catalog_items",
     metadata,
@@ -162,6 +171,12 @@ class ApplicationsStore:
             .where(cases.c.case_number == bindparam("number"))
             .values({c.name: bindparam(c.name) for c in cases.c if c.name != "case_number"})
         )
+        self._add_reviewer = db.prepare(
+            db.upsert(case_reviewers)
+            .values(department_code=bindparam("department"), case_number=bindparam("number"))
+            .on_conflict_do_nothing()
+        )
+        self._index_reviewers()
 
     # -- intake ------------------------------------------------------------------------
 
@@ -299,7 +314,7 @@ class ApplicationsStore:
     def withdraw(self, number: str, applicant_id: str, reason: str) -> Case:
         def decide(case: Case, now: datetime) -> Transition:
             check_applicant(case, applicant_id)
-            return domain.withdraw(case, reason, now)
+            return domain.withdraw(case, reason, now, self.calendar)
 
         return self.act(number, decide)
 
@@ -380,6 +395,7 @@ class ApplicationsStore:
 
     def list(self, query: CaseQuery) -> tuple[list[Case], str]:
         """Cases in case-number order (oldest first), paged; returns (page, next token).
+        A department's cases are those it accepted and those it has had a review of.
         `InvalidArgument` lists every field of the query that cannot be what it says."""
         query = check_query(query)
         statement = select(cases)
@@ -388,7 +404,15 @@ class ApplicationsStore:
         if query.account_id:
             statement = statement.where(cases.c.account_id == query.account_id)
         if query.department_code:
-            statement = statement.where(cases.c.department_code == query.department_code)
+            reviewed = select(case_reviewers.c.case_number).where(
+                case_reviewers.c.department_code == query.department_code
+            )
+            statement = statement.where(
+                or_(
+                    cases.c.department_code == query.department_code,
+                    cases.c.case_number.in_(reviewed),
+                )
+            )
         if query.status:
             statement = statement.where(cases.c.status == query.status)
         if query.overdue is not None:
@@ -513,7 +537,31 @@ class ApplicationsStore:
         values = _row(case)
         values["number"] = values.pop("case_number")
         self._update_case.run(tx.conn, values)
+        if transition.event_type == names.APPLICATION_REVIEW_ASSIGNED:
+            for code in transition.data["reviewers"]:  # the departments it adds
+                self._add_reviewer.run(tx.conn, {"department": code, "number": case.case_number})
         tx.emit(transition.event_type, transition.data, subject=case.case_number)
+
+    def _index_reviewers(self) -> None:
+        """Fill `case_reviewers` from the cases when it is empty: a node whose cases were
+        reviewed before the table existed. Once it has a row this is one cheap look; two
+        processes starting together may both fill it, and the second adds nothing."""
+        with self.db.read() as conn:
+            if conn.execute(select(case_reviewers.c.case_number).limit(1)).first() is not None:
+                return
+            # Only a review puts a department code in a case's state.
+            reviewed = conn.execute(
+                select(cases.c.case_number, cases.c.state).where(
+                    cases.c.state.contains('"department_code"')
+                )
+            ).all()
+        if not reviewed:
+            return
+        with self.db.transaction() as tx:
+            for number, state in reviewed:
+                for review in json.loads(state).get("reviews", ()):
+                    params = {"department": review["department_code"], "number": number}
+                    self._add_reviewer.run(tx.conn, params)
 
     def _check_calendar(self, case: Case) -> None:
         """Say once per year when a deadline was counted on a calendar that is not official."""

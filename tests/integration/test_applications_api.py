@@ -707,6 +707,24 @@ def test_a_joint_case_waits_for_every_collaborating_department_before_it_conclud
     assert announced[1][1]["reviewers"] == [TRANSPORT, CIVIL]
 
 
+def test_a_collaborating_department_lists_the_joint_cases_it_reviews_over_grpc(api: Any) -> None:
+    applicant = resident("32010219880808008")
+    number = submit(api, JOINT, id_number=applicant).case_number
+
+    def listed(department: str, **query: Any) -> list[str]:
+        request = pb.ListRequest(department_code=department, applicant_id_number=applicant)
+        for name, value in query.items():
+            setattr(request, name, value)
+        return [a.case_number for a in api.List(request, timeout=10).applications]
+
+    assert listed(TRANSPORT) == []  # nobody reviews a case that is not accepted yet
+    api.Accept(pb.AcceptRequest(case_number=number, actor=JOINT_ACTOR), timeout=10)
+    assert listed(TRANSPORT.lower(), status=pb.STATUS_IN_REVIEW) == [number]
+    assert listed(CIVIL) == [number]
+    assert listed(JOINT.department_code) == [number]
+    assert listed(ITEM.department_code) == []
+
+
 # -- channels (every channel, the same case) ------------------------------------------------------
 
 CHANNEL_NAMES = {

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from services.applications import domain
 from services.applications.domain import Actor, Applicant, Submission, Transition
-from services.applications.store import ApplicationsStore, CaseQuery
+from services.applications.store import ApplicationsStore, CaseQuery, case_reviewers
 from services.catalog.domain import Guide, GuideMaterial
 from services.catalog.sample import sample_items
 from services.contract import names
@@ -33,6 +33,8 @@ from tests.support.events import evaluation
 
 ITEM = sample_items(division("320102"))[0]  # 食品经营许可, promised 10, legal 20 working days
 PARTNER = sample_items(division("320102"))[2].department_code  # 玄武区住房和城乡建设局
+STRANGER = sample_items(division("320102"))[1].department_code  # 玄武区交通运输局: not on ITEM
+IMMEDIATE = sample_items(division("320102"))[4]  # 失业保险金申领: 即办件, 0 working days
 OFFICER = Actor(ITEM.department_code, "officer-017", "李科员")
 REVIEWER = Actor(PARTNER, "officer-203")
 RESIDENT = "32010219900307123" + resident_check_char("32010219900307123")
@@ -277,13 +279,128 @@ class LifecycleSuite:
         assert listed(applicant_id_number=RESIDENT) == [first, second]
         assert listed(account_id="u-li") == [second]
         assert listed(department_code=ITEM.department_code, status="in_review") == [first]
-        assert listed(department_code=PARTNER) == []
+        assert listed(department_code=PARTNER) == [first]  # it reviews the accepted case
+        assert listed(department_code=STRANGER) == []
         clock.advance(days=30)
         store.supervise()
         assert listed(overdue=True) == [first]
         page, token = store.list(CaseQuery(page_size=1))
         assert ([c.case_number for c in page], token) == ([first], first)
         assert listed(page_token=token) == [second]
+
+    def test_a_department_lists_the_cases_it_accepts_or_reviews(
+        self, store: ApplicationsStore
+    ) -> None:
+        joint, waiting = self.submit(store, "joint"), self.submit(store, "waiting")
+        store.accept(joint, OFFICER)  # the guide names PARTNER: its review opens
+
+        def listed(**query: Any) -> list[str]:
+            page, _ = store.list(CaseQuery(**query))
+            return [c.case_number for c in page]
+
+        assert listed(department_code=PARTNER) == [joint]
+        assert listed(department_code=PARTNER.lower(), status="in_review") == [joint]
+        assert listed(department_code=PARTNER, status="received") == []
+        assert listed(department_code=ITEM.department_code) == [joint, waiting]
+        # Its own review, a second round for PARTNER: each case is still listed once.
+        store.complete_review(joint, REVIEWER, True, "场所符合要求")
+        store.assign_review(joint, OFFICER, [ITEM.department_code, PARTNER])
+        assert listed(department_code=ITEM.department_code) == [joint, waiting]
+        assert listed(department_code=PARTNER) == [joint]
+        store.complete_review(joint, OFFICER, True, "材料齐全")
+        store.complete_review(joint, REVIEWER, True, "同意")
+        store.conclude(joint, OFFICER, 0, "", "JY23201020123456")
+        # A review done is still the department's case: with the status it has now.
+        assert listed(department_code=PARTNER, status="concluded") == [joint]
+        assert listed(department_code=STRANGER) == []
+
+    def test_reviews_stored_before_the_reviewer_index_existed_are_listed_too(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+        store.accept(number, OFFICER)
+        with store.db.transaction() as tx:  # as a node stored it before this version
+            case_reviewers.drop(tx.conn)
+        upgraded = ApplicationsStore(store.db)
+        page, _ = upgraded.list(CaseQuery(department_code=PARTNER))
+        assert [c.case_number for c in page] == [number]
+        with store.db.read() as conn:
+            assert conn.execute(select(case_reviewers)).all() == [(PARTNER, number)]
+        ApplicationsStore(store.db)  # a second start indexes nothing twice
+        with store.db.read() as conn:
+            assert conn.execute(select(case_reviewers)).all() == [(PARTNER, number)]
+
+    def test_withdrawing_a_paused_case_ends_its_special_procedure(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        number = self.submit(store)
+        store.accept(number, OFFICER)  # Monday 2026-11-23: due 2026-12-07, legally 2026-12-21
+        clock.advance(days=3)  # Thursday
+        paused_at = clock.now
+        store.pause(number, OFFICER, "inspection", "现场勘查经营场所")
+        clock.advance(days=5)  # the next Tuesday: Friday, Monday and Tuesday were paused
+        withdrawn = store.withdraw(number, RESIDENT, "不再经营")
+        assert store.get(number) == withdrawn
+        assert (withdrawn.status, withdrawn.paused_from, withdrawn.closed_at) == (
+            "withdrawn",
+            "",
+            clock.now,
+        )
+        assert withdrawn.pauses == (
+            domain.Pause("inspection", "现场勘查经营场所", paused_at, clock.now, 3),
+        )
+        assert (withdrawn.due_date, withdrawn.legal_due_date) == (
+            date(2026, 12, 10),
+            date(2026, 12, 24),
+        )
+        last = self.events(store)[-1]
+        assert (last.type, last.data) == (
+            "application.withdrawn",
+            {
+                "case_number": number,
+                "at": clock.now.isoformat(),
+                "department": ITEM.department_code,
+                "reason": "不再经营",
+            },
+        )
+        clock.now = datetime(2027, 1, 4, 1, 0, tzinfo=UTC)
+        assert store.supervise() == []
+
+    def test_an_immediate_case_gets_no_yellow_warning_only_its_red_card_when_late(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        store.apply_item_event(catalog_event(names.ITEM_PUBLISHED, IMMEDIATE.event_data(), 3))
+        applicant = Applicant("natural", "王五", RESIDENT)
+        case, _ = store.submit(
+            Submission(
+                "immediate",
+                IMMEDIATE.implementation_code,
+                applicant,
+                "window",
+                tuple(m.name for m in IMMEDIATE.materials if m.required),
+            )
+        )
+        officer = Actor(IMMEDIATE.department_code, "officer-088")
+        accepted = store.accept(case.case_number, officer)  # Monday 09:00 in Nanjing
+        assert accepted.due_date == date(2026, 11, 23)
+        assert store.supervise() == []
+        clock.advance(hours=14, minutes=59)  # 23:59 in Nanjing, still the due date
+        assert store.supervise() == []
+        clock.advance(minutes=2)  # Tuesday: late
+        announced = store.supervise()
+        assert [(t.event_type, t.data["days_over"]) for t in announced] == [
+            ("application.overdue", 1)
+        ]
+        assert store.supervise() == []
+        assert [e.type for e in self.events(store)] == [
+            "application.submitted",
+            "application.accepted",
+            "application.overdue",
+        ]
+        assert (store.get(case.case_number).warned, store.get(case.case_number).overdue) == (
+            True,
+            True,
+        )
 
     def test_supervision_deems_accepts_warns_and_flags_each_once(
         self, store: ApplicationsStore, clock: Clock
