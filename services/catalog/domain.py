@@ -532,6 +532,21 @@ def revoke(current: Item) -> Item:
     return replace(current, status="revoked", version=current.version + 1)
 
 
+def import_violation(current_status: str) -> FieldViolation | None:
+    """Why an imported record that differs from the stored item may not replace it, or None.
+
+    A revoked item stays revoked, as it is: an import neither changes nor publishes it again
+    (re-running an old file must not undo a revocation). Offering the service again is an
+    explicit act: publishing it under a new implementation code."""
+    if current_status == "revoked":
+        return FieldViolation(
+            "status",
+            "the item is revoked in this catalog; an import never changes or re-publishes a "
+            "revoked item (publish it under a new implementation code to offer it again)",
+        )
+    return None
+
+
 def publish_draft(current: Item) -> Item:
     if current.status != "draft":
         raise FailedPrecondition(

@@ -4,8 +4,10 @@ Import semantics: every line is validated; good records are written in batches, 
 in one transaction (an item is never half-written: its row, history, search entry, events
 and deviations commit together); bad ones are reported with their line number and reason and
 skipped. Unchanged records are left alone, so importing the same file twice changes nothing
-and publishes nothing. A file that cannot be read from some line on (a truncated .gz) is
-imported up to that line and the report says where and why it stopped (`stopped`).
+and publishes nothing. A record that would change an item revoked in this catalog is
+rejected (`domain.import_violation`): re-running an old file never undoes a revocation. A
+file that cannot be read from some line on (a truncated .gz) is imported up to that line and
+the report says where and why it stopped (`stopped`).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ written by export and ignored by import.
 
 JSON Lines: one JSON object per line. CSV: a header row naming the columns below (any
 order, unknown columns ignored); list-valued fields (`materials`, `fees`, `process`, ...) hold
-JSON in their cell; booleans are `true`/`false`; an empty cell is the default. Files ending in
-`.gz` are gzip-compressed.
+JSON in their cell; booleans are `true`/`false`; an empty cell is the default. A row with
+nothing in it (a blank line, or `,,,,` as spreadsheets write an empty row) is skipped. A quoted
+cell may hold a line break, so a record may span lines: it is numbered by its first. Files
+ending in `.gz` are gzip-compressed.
 
 Encoding: UTF-8 (a byte-order mark is allowed, as Excel writes one). A file that is not UTF-8
 but is GB18030 (which includes GBK and GB2312, what department systems on Chinese Windows
@@ -124,6 +126,9 @@ class Line:
     error: RecordError | None = None
     prepared: Any = None
     """Work done ahead of the store for this record (see `store.prepare`), or None."""
+    end: int = 0
+    """The line the record ends on, if it was set (0: `number`). A CSV record spans several
+    lines when a quoted field holds a newline."""
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -259,7 +264,7 @@ def read(path: Path, encoding: str | None = None) -> Iterator[Line]:
     try:
         with open_text(path, encoding=encoding) as handle:
             for line in read_jsonl(handle) if fmt == "jsonl" else read_csv(handle):
-                last = line.number
+                last = line.end or line.number
                 yield line
     except EOFError:
         what = "the compressed data ends early: the file is truncated"
@@ -300,31 +305,42 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[Line]:
 
 
 def read_csv(handle: IO[str]) -> Iterator[Line]:
-    reader = csv.DictReader(handle)
-    if reader.fieldnames is None or "record" not in reader.fieldnames:
+    """Every record after the header row, numbered by the line it starts on. A row with
+    nothing in it is skipped: a blank line, or one of empty cells (`,,,,`: a spreadsheet's
+    empty row)."""
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None or "record" not in header:
         yield Line(1, None, RecordError("record", "the header row has no `record` column"))
         return
-    for row in reader:
-        number = reader.line_num
-        try:
-            raw = _from_cells(row)
-        except RecordError as exc:
-            yield Line(number, None, exc)
+    end = reader.line_num
+    for cells in reader:
+        # A record ends on `line_num` and starts on the line after the previous one ended:
+        # the two differ when a quoted field holds a newline.
+        number, end = end + 1, reader.line_num
+        if not any(cell.strip() for cell in cells):
             continue
-        yield _line(number, raw)
+        try:
+            raw = _from_cells(dict(zip(header, cells, strict=False)))
+        except RecordError as exc:
+            yield Line(number, None, exc, end=end)
+            continue
+        yield _line(number, raw, end)
 
 
-def _line(number: int, raw: dict[str, Any]) -> Line:
+def _line(number: int, raw: dict[str, Any], end: int = 0) -> Line:
     try:
-        return Line(number, parse(raw))
+        return Line(number, parse(raw), end=end)
     except RecordError as exc:
-        return Line(number, None, exc)
+        return Line(number, None, exc, end=end)
 
 
-def _from_cells(row: dict[str, str | None]) -> dict[str, Any]:
+def _from_cells(row: dict[str, str]) -> dict[str, Any]:
+    """A CSV row (column name to cell; cells beyond the header's columns are dropped) as
+    the JSON object of its record."""
     out: dict[str, Any] = {}
     for key, cell in row.items():
-        if key is None or cell is None or cell == "":
+        if cell == "":
             continue
         if key in LIST_FIELDS:
             try:

@@ -810,6 +810,7 @@ class CatalogStore:
             return
         conn = tx.conn
         valid: list[Prepared] = []
+        numbers: list[int] = []  # the line of each valid record
         for line in lines:
             prepared: Prepared = line.prepared or prepare(line.record, self.node.code)  # type: ignore[arg-type]
             code = prepared.row["implementation_code"]
@@ -821,12 +822,15 @@ class CatalogStore:
                 continue
             seen.add(code)
             valid.append(prepared)
+            numbers.append(line.number)
         existing = {
             row.implementation_code: row
             for row in conn.execute(
                 select(items).where(items.c.implementation_code.in_([p.code for p in valid]))
             )
         }
+        if any(row.status == "revoked" for row in existing.values()):
+            valid = _refuse_changes_to_revoked(valid, numbers, existing, result)
         power = [p for p in valid if p.row["kind"] == "power"]
         known = {
             row.basic_code: Standard(
@@ -1429,6 +1433,25 @@ class Prepared:
     def unpacked(cls, packed: tuple[Any, ...]) -> Prepared:
         problems, values, digest = packed
         return cls(problems, dict(zip(ROW_COLUMNS, values, strict=True)), digest)
+
+
+def _refuse_changes_to_revoked(
+    valid: Sequence[Prepared], numbers: Sequence[int], existing: dict[str, Any], result: BatchResult
+) -> list[Prepared]:
+    """The import lines to go on with: those that would change a revoked item (stored in
+    `existing`) are rejected instead (`domain.import_violation`); an unchanged one is kept
+    (it changes nothing)."""
+    kept = []
+    for number, prepared in zip(numbers, valid, strict=True):
+        before = existing.get(prepared.code)
+        problem = None
+        if before is not None and before.content_hash != prepared.digest:
+            problem = domain.import_violation(before.status)
+        if problem is None:
+            kept.append(prepared)
+        else:
+            result.rejected.append((number, problem.field, problem.reason))
+    return kept
 
 
 def prepare(item: Item, node_division: str) -> Prepared:

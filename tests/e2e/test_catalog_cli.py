@@ -171,3 +171,47 @@ def test_bad_arguments_are_refused_with_the_reason(
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_spreadsheet_csv_reports_bad_rows_at_their_first_line_and_skips_empty_rows(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # As Excel saves "CSV UTF-8": a byte-order mark, CRLF rows, `,,,,` for an empty row and a
+    # quoted LF for a line break typed in a cell.
+    market = {"code": "11320000010344018P", "name": "江苏省市场监督管理局", "division": "320000"}
+    food = {
+        "record": "item",
+        "implementation_code": "11320000010344018P011230010000001",
+        "basic_code": "011230010000",
+        "name": "食品经营许可",
+        "type_code": "01",
+        "legal_basis": "《中华人民共和国食品安全法》第三十五条",
+        "level": "province",
+        "division": "320000",
+        "department_code": market["code"],
+        "department_name": market["name"],
+        "address": "江苏省政务服务中心\n3号窗口",
+    }
+    roads = food | {
+        "implementation_code": "11320000010344018P010610020000001",
+        "basic_code": "010610020000",
+        "name": "道路旅客运输经营许可",
+        "type_code": "99",
+        "legal_basis": "《中华人民共和国道路运输条例》第十条",
+    }
+    path = tmp_path / "spreadsheet.csv"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["record", *market, *list(food)[1:]])
+        writer.writeheader()
+        # Lines 2, 3 (empty), 4-5, 6-7 and 8 (empty).
+        writer.writerows([{"record": "department"} | market, {}, food, roads, {}])
+    for created, unchanged in ((2, 0), (0, 2)):
+        result = govnet("catalog", "import", str(path), env=env)
+        assert result.returncode == 1, result.stderr
+        listed = [line for line in result.stdout.splitlines() if line.startswith("line ")]
+        assert listed == [
+            "line 6: type_code: must be a national item type code "
+            "(01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)"
+        ]
+        summary = f": {created} created, 0 updated, {unchanged} unchanged, 1 rejected;"
+        assert summary in result.stdout

@@ -3,6 +3,7 @@ standards from the province, search, import and export, conformance."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 from collections.abc import Iterator
@@ -34,6 +35,10 @@ from services.platform.node import division
 from services.platform.store import Database
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+REVOKED = (
+    "the item is revoked in this catalog; an import never changes or re-publishes a revoked item "
+    "(publish it under a new implementation code to offer it again)"
+)
 PROVINCE, XUANWU = division("320000"), division("320102")
 
 
@@ -482,6 +487,37 @@ class CatalogSuite:
         assert report.rejected[3][2] == "appears more than once in the file"
         assert store.count() == 1
 
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_a_spreadsheet_csv_skips_empty_rows_and_numbers_rows_by_their_first_line(
+        self, open_store: Any, tmp_path: Path, parallel: bool
+    ) -> None:
+        path = tmp_path / "county.csv"
+        with Writer(path) as writer:
+            for record in sample_records(XUANWU):
+                writer.write(record)
+        with path.open(encoding="utf-8", newline="") as handle:
+            header, *rows = csv.reader(handle)
+        departments, item_rows = rows[:10], rows[10:]
+        # A cell with a line break (a quoted newline) makes its record span two lines.
+        address, type_code = header.index("address"), header.index("type_code")
+        item_rows[0][address] = item_rows[1][address] = "玄武区政务服务中心\n二楼"
+        item_rows[1][type_code] = item_rows[3][type_code] = "99"
+        empty = [""] * len(header)  # `,,,,…`: what a spreadsheet writes for an empty row
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([header, *departments, empty, *item_rows, empty])
+        store = open_store("320102")
+        bad_type = "must be a national item type code (01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)"
+        for _ in range(2):
+            report = import_file(store, path, parallel=parallel)
+            # Line 1 is the header, 2-11 departments, 12 empty, 13-14 and 15-16 the first
+            # two items, 17 and 18 the next two.
+            assert report.rejected == [(15, "type_code", bad_type), (18, "type_code", bad_type)]
+            assert (report.lines, report.stopped) == (20, "")
+        assert (report.created, report.unchanged) == (0, 18)
+        first = store.get(item_rows[0][header.index("implementation_code")])
+        assert (first.address, first.version) == ("玄武区政务服务中心\n二楼", 1)
+        assert store.count() == 8
+
     def test_a_gb18030_csv_imports_as_its_utf8_twin_does(
         self, county: CatalogStore, tmp_path: Path, open_store: Any
     ) -> None:
@@ -634,6 +670,56 @@ class CatalogSuite:
         assert len(self.events(county)) == before
         assert county.get(revoked.implementation_code).status == "revoked"
         assert county.get(draft.implementation_code).status == "draft"
+
+    def test_importing_an_old_file_again_does_not_bring_back_a_revoked_item(
+        self, county: CatalogStore
+    ) -> None:
+        records = sample_records(XUANWU)
+        food = sample_items(XUANWU)[0]
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        history = county.history(food.implementation_code)
+        events = len(self.events(county))
+        for _ in range(2):
+            report = import_lines(county, lines(records))
+            assert report.rejected == [(records.index(food) + 1, "status", REVOKED)]
+            assert (report.created, report.updated, report.unchanged) == (0, 0, 19)
+            assert (report.events, report.items) == (0, 9)
+        assert county.get(food.implementation_code) == replace(food, status="revoked", version=2)
+        assert county.history(food.implementation_code) == history
+        assert len(self.events(county)) == events
+
+    def test_an_import_does_not_change_a_revoked_item(self, county: CatalogStore) -> None:
+        food = sample_items(XUANWU)[0]
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        moved = replace(food, address="玄武区政务服务中心二楼")
+        events = len(self.events(county))
+        for line in (moved, replace(moved, status="revoked"), replace(moved, status="draft")):
+            report = import_lines(county, lines([line]))
+            assert report.rejected == [(1, "status", REVOKED)]
+        assert county.get(food.implementation_code) == replace(food, status="revoked", version=2)
+        assert len(self.events(county)) == events
+
+    def test_a_file_exported_after_a_revocation_imports_unchanged(
+        self, county: CatalogStore, tmp_path: Path
+    ) -> None:
+        food = sample_items(XUANWU)[0]
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        path = tmp_path / "county.jsonl"
+        export_file(county, path)
+        report = import_file(county, path)
+        assert (report.rejected, report.updated, report.unchanged) == ([], 0, 20)
+        assert county.get(food.implementation_code).status == "revoked"
+
+    def test_importing_an_old_file_again_does_not_bring_back_a_withdrawn_standard(
+        self, province: CatalogStore
+    ) -> None:
+        records = sample_records(PROVINCE)
+        food = sample_items(PROVINCE)[0]
+        province.revoke(food.implementation_code, "事项取消")
+        report = import_lines(province, lines(records))
+        assert report.rejected == [(records.index(food) + 1, "status", REVOKED)]
+        assert province.get(food.implementation_code).status == "revoked"
+        assert province.standard(food.basic_code) == replace(food.standard, status="revoked")
 
     def test_a_local_item_declared_provincial_cannot_redefine_the_standard(
         self, county: CatalogStore

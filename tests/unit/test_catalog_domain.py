@@ -377,6 +377,15 @@ def test_revoked_items_cannot_be_revised_or_revoked_again() -> None:
         domain.revoke(revoked)
 
 
+def test_an_import_may_replace_any_item_but_a_revoked_one() -> None:
+    assert [domain.import_violation(status) for status in ("draft", "published")] == [None, None]
+    assert domain.import_violation("revoked") == FieldViolation(
+        "status",
+        "the item is revoked in this catalog; an import never changes or re-publishes a "
+        "revoked item (publish it under a new implementation code to offer it again)",
+    )
+
+
 def test_only_a_draft_is_published_from_draft() -> None:
     published = domain.publish_draft(replace(food_licence(), status="draft"))
     assert (published.status, published.version) == ("published", 2)
