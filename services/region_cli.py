@@ -26,6 +26,18 @@ def _codes(text: str) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
+def _node_codes(text: str) -> list[str]:
+    """The division codes of `--nodes`; unlike `--only`, empty does not mean all of them."""
+    codes = _codes(text)
+    if not codes:
+        _fail(
+            "--nodes names no division: give comma-separated division codes, "
+            "e.g. --nodes 320000,320100,320102",
+            2,
+        )
+    return codes
+
+
 _plan_options = [
     click.option("--province", default="320000", show_default=True),
     click.option(
@@ -148,11 +160,12 @@ def region_run(
     from services.platform.errors import Unavailable
     from services.platform.rabbit_admin import Admin
     from services.platform.regions import node_definitions, write_topology
-    from services.platform.settings import Settings, SettingsError
+    from services.platform.settings import Settings, SettingsError, host_port
     from services.platform.supervisor import Supervisor
 
+    codes = _node_codes(nodes)
     base = _settings()
-    plans = _plans(province, uri_template, vhost_template, port_base, port_step, _codes(nodes))
+    plans = _plans(province, uri_template, vhost_template, port_base, port_step, codes)
     admin = Admin(base.rabbit_admin_url)
     user = urllib.parse.unquote(urllib.parse.urlsplit(base.amqp_uri).username or "guest")
     directory = Path(work_dir)
@@ -201,7 +214,8 @@ def region_run(
             up = f"→ {plan.parent}" if plan.parent else "(top)"
             click.echo(
                 f"  {plan.code} {plan.division.name:<6} {plan.level:<8} vhost {plan.vhost:<20} "
-                f"gRPC {base.grpc_host}:{plan.grpc_port_base}-{plan.grpc_port_base + 3}  "
+                f"gRPC {host_port(base.grpc_host, plan.grpc_port_base)}-"
+                f"{plan.grpc_port_base + 3}  "
                 f"events {up}"
             )
         click.echo(f"Links: govnet region status --dir {work_dir}    Stop: Ctrl-C\n")

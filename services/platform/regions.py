@@ -32,7 +32,7 @@ import yaml
 from services.contract import names
 from services.platform import topology
 from services.platform.node import Division, divisions
-from services.platform.settings import unknown_placeholder
+from services.platform.settings import check_amqp_uri, redact_uri, unknown_placeholder
 
 UPSTREAM = "govnet-parent"
 SHOVEL = "govnet-up"
@@ -92,6 +92,10 @@ def plan_region(
         raise ValueError("the URI template needs {vhost} or {division}")
     _check_placeholders("vhost template", vhost_template, ("division",))
     _check_placeholders("URI template", uri_template, ("vhost", "division"))
+    try:
+        check_amqp_uri(uri_template.format(vhost="govnet", division=province))
+    except ValueError as exc:
+        raise ValueError(f"the URI template {redact_uri(uri_template)!r} {exc}") from None
     planned = {d.code for d in ordered}
     plans = []
     by_uri: dict[str, NodePlan] = {}
@@ -279,8 +283,6 @@ def _write_private(path: Path, text: str) -> None:
 
 def redact(definitions: Mapping[str, Any]) -> dict[str, Any]:
     """`definitions` with the links' passwords hidden (for printing)."""
-    from services.platform.settings import redact_uri
-
     copied = json.loads(json.dumps(definitions))
     for parameter in copied.get("parameters", []):
         for key in ("uri", "src-uri", "dest-uri"):

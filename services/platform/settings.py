@@ -9,7 +9,9 @@ reported at once, each naming the variable (or the YAML key and file) and the re
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
+import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +48,9 @@ def _division(text: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-def _amqp_uri(text: str) -> str:
+def check_amqp_uri(text: str) -> str:
+    """`text` if it is an amqp:// or amqps:// URI with a host (and a numeric port, if any);
+    raises ValueError with the reason otherwise."""
     parts = urlsplit(text)
     if parts.scheme not in ("amqp", "amqps"):
         raise ValueError("must be an amqp:// or amqps:// URI")
@@ -235,11 +239,66 @@ def _quiet_hours(text: str) -> tuple[int, int] | None:
     return minutes[0], minutes[1]
 
 
+_HOST_NAME = re.compile(
+    r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?", re.ASCII
+)
+
+
 def _host(text: str) -> str:
+    """A host name, an IPv4 address or an IPv6 address (bare, or in brackets, which are
+    dropped: `host_port` adds them where an address needs them)."""
     value = text.strip()
-    if not value or " " in value:
-        raise ValueError("must be a host name or address")
-    return value
+    if value.startswith("[") and value.endswith("]") and _is_ip(value[1:-1], version=6):
+        return value[1:-1]
+    if _is_ip(value) or _is_host_name(value):
+        return value
+    host, colon, port = value.rpartition(":")
+    if colon and port.isdigit():
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if _is_ip(host) or _is_host_name(host):
+            raise ValueError(
+                "must not include a port: give the host alone and the first port in "
+                "GOVNET_GRPC_PORT_BASE"
+            )
+    raise ValueError("must be a host name or address")
+
+
+def _is_host_name(text: str) -> bool:
+    # An all-digit last label is a mistyped IPv4 address (999.1.2.3), not a name.
+    last = text.rstrip(".").rpartition(".")[2]
+    return bool(_HOST_NAME.fullmatch(text)) and len(text) <= 253 and not last.isdigit()
+
+
+def _is_ip(text: str, version: int | None = None) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return version is None or address.version == version
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port`, an IPv6 address in brackets (`[::1]:50051`) so the port stays apart."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _directory(text: str) -> str:
+    """A directory that exists or can be made: neither it nor any parent may be a file."""
+    if "\0" in text:
+        raise ValueError("must be a directory path")
+    path = Path(text)
+    for candidate in (path, *path.parents):
+        try:
+            if candidate.is_dir():
+                break
+            if candidate.exists():
+                where = "" if candidate == path else f"{candidate} "
+                raise ValueError(f"{where}is a file, not a directory")
+        except OSError as exc:  # e.g. a parent this user may not enter
+            where = "cannot be used" if candidate == path else f"cannot look at {candidate}"
+            raise ValueError(f"{where} ({exc.strerror})") from None
+    return text
 
 
 @dataclass(frozen=True)
@@ -267,14 +326,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "amqp_uri",
         "GOVNET_AMQP_URI",
-        _amqp_uri,
+        check_amqp_uri,
         "amqp://guest:guest@localhost:5672/",
         "The node's RabbitMQ (its own vhost or broker).",
     ),
     Setting(
         "var_dir",
         "GOVNET_VAR",
-        str,
+        _directory,
         "var",
         "Directory for SQLite stores, keys and run files (`<var>/<division>/`).",
     ),
@@ -297,7 +356,12 @@ SETTINGS: tuple[Setting, ...] = (
         for service in SERVICES
     ),
     Setting(
-        "grpc_host", "GOVNET_GRPC_HOST", _host, "127.0.0.1", "Address the gRPC APIs listen on."
+        "grpc_host",
+        "GOVNET_GRPC_HOST",
+        _host,
+        "127.0.0.1",
+        "Address the gRPC APIs listen on: a host name or an IPv4 or IPv6 address (`0.0.0.0` or "
+        "`::` for all), without a port (see `GOVNET_GRPC_PORT_BASE`).",
     ),
     Setting(
         "grpc_port_base",
@@ -662,7 +726,7 @@ class Settings:
         return Path(self.audit_key_file) if self.audit_key_file else self.node_dir / AUDIT_KEY
 
     def grpc_address(self, service: str) -> str:
-        return f"{self.grpc_host}:{self.grpc_port_base + GRPC_PORT_OFFSETS[service]}"
+        return host_port(self.grpc_host, self.grpc_port_base + GRPC_PORT_OFFSETS[service])
 
     @property
     def amqp_uri_redacted(self) -> str:

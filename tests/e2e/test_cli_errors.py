@@ -64,6 +64,38 @@ def test_every_bad_setting_is_listed_at_once(tmp_path: Path) -> None:
     ]
 
 
+def test_a_var_directory_that_is_a_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    var = tmp_path / "var"
+    var.write_text("")
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=var)
+
+    result = govnet("catalog", "export", "--out", str(tmp_path / "catalog.jsonl"), env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "govnet: invalid configuration:",
+        f"  GOVNET_VAR={str(var)!r}: is a file, not a directory",
+    ]
+    assert not (tmp_path / "catalog.jsonl").exists()
+
+
+def test_a_grpc_host_with_a_port_is_refused_naming_the_port_setting(tmp_path: Path) -> None:
+    env = node_env(
+        amqp_uri="amqp://guest:guest@127.0.0.1:1/",
+        var_dir=tmp_path,
+        GOVNET_GRPC_HOST="127.0.0.1:50051",
+    )
+
+    result = govnet("config", "show", env=env)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "govnet: invalid configuration:",
+        "  GOVNET_GRPC_HOST='127.0.0.1:50051': must not include a port: give the host alone "
+        "and the first port in GOVNET_GRPC_PORT_BASE",
+    ]
+
+
 def test_a_bad_yaml_file_names_the_key_and_the_file(tmp_path: Path) -> None:
     config = tmp_path / "govnet.yaml"
     config.write_text("divison: 320102\nrelay_batch: 0\n", encoding="utf-8")

@@ -81,6 +81,20 @@ def test_a_node_whose_parent_is_not_planned_links_to_its_nearest_planned_ancesto
         ({"only": ["320100"]}, "the province 320000 must be one of the nodes"),
         ({"uri_template": "amqp://localhost/"}, "the URI template needs {vhost} or {division}"),
         ({"port_base": 65000}, "the gRPC ports run past 65535: lower --port-base or --port-step"),
+        (
+            {"uri_template": "http://mq.example:15672/{vhost}"},
+            "the URI template 'http://mq.example:15672/{vhost}' must be an amqp:// or amqps:// URI",
+        ),
+        (
+            {"uri_template": "amqp:///{vhost}"},
+            "the URI template 'amqp:///{vhost}' must name a host, e.g. "
+            "amqp://guest:guest@localhost:5672/",
+        ),
+        (
+            {"uri_template": "amqps://govnet:s3cret@mq.example:tls/{vhost}"},
+            "the URI template 'amqps://govnet:***@mq.example:tls/{vhost}' has a port that is not "
+            "a number",
+        ),
     ],
 )
 def test_a_bad_plan_is_refused_naming_the_problem(kwargs: dict[str, Any], message: str) -> None:
@@ -313,6 +327,11 @@ def test_deploy_topology_writes_every_nodes_settings_and_private_definitions(
     [
         (["--province", "320100"], "govnet: 320100 is not a province in the divisions file\n"),
         (["--only", "320000,999999"], "govnet: not divisions of 320000: 999999\n"),
+        (
+            ["--uri-template", "http://govnet:s3cret@mq.example/{vhost}"],
+            "govnet: the URI template 'http://govnet:***@mq.example/{vhost}' must be an amqp:// "
+            "or amqps:// URI\n",
+        ),
     ],
 )
 def test_deploy_topology_refuses_a_bad_plan_and_writes_nothing(
@@ -334,3 +353,26 @@ def test_write_topology_counts_two_links_per_node_below_the_top(tmp_path: Path) 
         "320102",
         "topology.json",
     ]
+
+
+def test_amqps_uri_templates_are_accepted() -> None:
+    plans = plan_region(PROVINCE, uri_template="amqps://mq.example:5671/{vhost}", only=[PROVINCE])
+    assert [p.uri for p in plans] == ["amqps://mq.example:5671/govnet-320000"]
+
+
+@pytest.mark.parametrize("nodes", ["", " ", " , ,"])
+def test_region_run_refuses_an_empty_node_selection_before_anything_starts(
+    tmp_path: Path, nodes: str
+) -> None:
+    work = tmp_path / "region"
+    result = CliRunner().invoke(
+        cli,
+        ["region", "run", "--nodes", nodes, "--dir", str(work)],
+        env={"GOVNET_CONFIG": "", "GOVNET_RABBIT_ADMIN_URL": "http://guest:guest@127.0.0.1:1"},
+    )
+    assert (result.exit_code, result.output) == (
+        2,
+        "govnet: --nodes names no division: give comma-separated division codes, "
+        "e.g. --nodes 320000,320100,320102\n",
+    )
+    assert not work.exists()

@@ -319,6 +319,87 @@ def test_an_audit_key_file_that_is_a_directory_is_refused(tmp_path: Path) -> Non
     ]
 
 
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [
+        ("0.0.0.0", "0.0.0.0:50051"),
+        ("::", "[::]:50051"),
+        ("::1", "[::1]:50051"),
+        ("[::1]", "[::1]:50051"),
+        ("fe80::1%eth0", "[fe80::1%eth0]:50051"),
+        ("localhost", "localhost:50051"),
+        ("api.govnet-320102.svc.cluster.local", "api.govnet-320102.svc.cluster.local:50051"),
+    ],
+)
+def test_a_grpc_host_may_be_an_ipv4_or_ipv6_address_or_a_host_name(
+    value: str, address: str
+) -> None:
+    settings = Settings.from_environment(environ={"GOVNET_GRPC_HOST": value})
+
+    assert settings.grpc_address("catalog") == address
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:50051", "localhost:50051", "[::1]:50051", "[::]:0"])
+def test_a_grpc_host_with_a_port_is_refused_pointing_at_the_port_setting(value: str) -> None:
+    assert problems({"GOVNET_GRPC_HOST": value}) == [
+        f"GOVNET_GRPC_HOST={value!r}: must not include a port: give the host alone and the "
+        "first port in GOVNET_GRPC_PORT_BASE"
+    ]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "my host", "http://localhost", "[localhost]", "-api", "api..local", "1:2:3", "999.1.2.3"],
+)
+def test_a_grpc_host_that_is_no_host_name_or_address_is_refused(value: str) -> None:
+    assert problems({"GOVNET_GRPC_HOST": value}) == [
+        f"GOVNET_GRPC_HOST={value!r}: must be a host name or address"
+    ]
+
+
+def test_a_grpc_host_with_a_port_in_yaml_names_the_key_and_the_file(tmp_path: Path) -> None:
+    config = yaml_file(tmp_path, "grpc_host: 0.0.0.0:50051\n")
+
+    assert problems({CONFIG_ENV: config}) == [
+        f"grpc_host in {config}='0.0.0.0:50051': must not include a port: give the host alone "
+        "and the first port in GOVNET_GRPC_PORT_BASE"
+    ]
+
+
+def test_a_var_directory_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    existing = tmp_path / "var"
+    existing.write_text("")
+
+    assert problems({"GOVNET_VAR": str(existing)}) == [
+        f"GOVNET_VAR={str(existing)!r}: is a file, not a directory"
+    ]
+
+
+def test_a_var_directory_below_a_file_is_refused_naming_the_file(tmp_path: Path) -> None:
+    existing = tmp_path / "var"
+    existing.write_text("")
+
+    assert problems({"GOVNET_VAR": str(existing / "govnet")}) == [
+        f"GOVNET_VAR={str(existing / 'govnet')!r}: {existing} is a file, not a directory"
+    ]
+
+
+def test_a_var_directory_that_cannot_be_looked_at_is_refused_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    too_long = str(tmp_path / ("v" * 300))
+
+    assert problems({"GOVNET_VAR": too_long}) == [
+        f"GOVNET_VAR={too_long!r}: cannot be used (File name too long)"
+    ]
+
+
+def test_a_var_directory_that_does_not_exist_yet_is_accepted(tmp_path: Path) -> None:
+    settings = Settings.from_environment(environ={"GOVNET_VAR": str(tmp_path / "new" / "var")})
+
+    assert settings.node_dir == tmp_path / "new" / "var" / "320000"
+
+
 def test_the_audit_key_lives_under_the_node_directory_unless_named() -> None:
     default = Settings.from_environment(environ={"GOVNET_VAR": "/srv/govnet"})
     named = Settings.from_environment(environ={"GOVNET_AUDIT_KEY_FILE": "/etc/govnet/audit.pem"})
