@@ -346,7 +346,8 @@ def audit_export(address: str | None, out_file: str, include_unsigned: bool) -> 
     "--jobs",
     default=0,
     type=click.IntRange(min=0),
-    help="Processes to use (default: one per CPU for exports of 256 MB or more, else one).",
+    help="Threads to scan with (processes without the C module; default: one per CPU, "
+    "without the C module only for exports of 256 MB or more).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 def audit_verify(
@@ -358,7 +359,7 @@ def audit_verify(
     import os
 
     from services.audit.notes import NoteError, VerifierKey, open_note
-    from services.audit.verify import verify_export
+    from services.audit.verify import COMPILED, verify_export
 
     key = None
     if pinned:
@@ -380,8 +381,8 @@ def audit_verify(
             _fail(f"--checkpoint {note_file}: {exc}", 2)
     path = Path(file)
     size = path.stat().st_size
-    if not jobs:  # processes pay off once starting them costs less than the file's work
-        jobs = (os.cpu_count() or 1) if size >= PARALLEL_FROM else 1
+    if not jobs:  # threads cost nothing to start; processes pay off for big files only
+        jobs = (os.cpu_count() or 1) if COMPILED or size >= PARALLEL_FROM else 1
     with _progress("B", f"verifying {path.name}") as (advance, set_total):
         set_total(size)
         result = verify_export(path, key=key, trusted=trusted, jobs=jobs, advance=advance)

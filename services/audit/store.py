@@ -187,6 +187,9 @@ class AuditStore:
         self._existing = select(log_entries.c.source, log_entries.c.event_id).where(
             log_entries.c.event_id.in_(bindparam("ids", expanding=True))
         )
+        # Asked at every append: compiled once (see `Database.prepare`).
+        self._log_size = db.prepare(select(func.coalesce(func.max(log_entries.c.log_index), 0)))
+        self._checkpointed = db.prepare(select(func.coalesce(func.max(checkpoints.c.size), 0)))
 
     @classmethod
     def writer(cls, db: Database, *, settings: Settings) -> AuditStore:
@@ -252,7 +255,7 @@ class AuditStore:
             self.db.insert_tuples(conn, log_entries, _LOG_COLUMNS, rows)
             self.db.insert_tuples(conn, tree_nodes, ("level", "idx", "hash"), nodes)
             if self.signer and self.checkpoint_every and rows:
-                last = self._last_checkpoint_size(conn)
+                last = int(self._checkpointed.scalar(conn, {}))
                 if grown.size - last >= self.checkpoint_every:
                     self._sign(tx, grown)
         self._frontier = grown
@@ -315,7 +318,7 @@ class AuditStore:
         """The tree's right edge as the table has it, holding the writer's lock."""
         if self.db.dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK})
-        size = _size(conn)
+        size = int(self._log_size.scalar(conn, {}))
         if self._frontier is None or self._frontier.size != size:
             nodes = [_node(conn, level, index) for level, index in frontier_positions(size)]
             self._frontier = Frontier(size, nodes)

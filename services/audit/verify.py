@@ -21,13 +21,15 @@ What is checked, and what each check catches:
   found.
 
 The file is cut into byte ranges of whole 1024-entry blocks, scanned in parallel
-processes (`jobs`); this process joins the results in order. Per entry the work is one
-leaf hash, on average one interior hash, and reading the source and sequence from the
-bytes — done where the bytes lie in the range's buffer, with C-level `map` pipelines over
-each block, since a Python loop or a copy per entry would cost more than the hashing.
-With `jobs=1` the same functions run here, in order; the verdict never depends on `jobs`.
-Signed notes are only read here, in the joining process: the scanning processes, which
-are spawned, do not import what checking a signature needs.
+(`jobs`); this process joins the results in order. Per entry the work is one leaf hash, on
+average one interior hash, and reading the source and sequence from the bytes — done where
+the bytes lie in the range's buffer. The inner loops of a scan are in C (`_speedups.c`, built
+when govnet is installed where a compiler and OpenSSL's headers are): they let go of the
+GIL, so the ranges are scanned by threads. Without it the same steps run as C-level `map`
+pipelines over each block, since a Python loop or a copy per entry would cost more than the
+hashing, and the ranges go to spawned processes. Either way, and with `jobs=1`, the
+verdict is the same (the tests run both). Signed notes are only read here, in the joining
+process: spawned scanning processes do not import what checking a signature needs.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import mmap
 import operator
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import compress, repeat
 from multiprocessing import get_context
@@ -50,6 +52,14 @@ from typing import TYPE_CHECKING, Any
 from services.audit.export import BLOCK, FORMAT
 from services.audit.merkle import EMPTY_ROOT, verify_consistency
 from services.contract.names import EVENT_REJECTED
+
+try:  # the inner loops in C, when govnet was installed with a compiler (see services/_speedups.c)
+    from services import _speedups as _compiled
+except ImportError:  # pragma: no cover - depends on the install
+    _compiled = None  # type: ignore[assignment]
+
+COMPILED = _compiled is not None
+"""Whether the scans run their inner loops in C (`govnet audit verify` says which)."""
 
 if TYPE_CHECKING:
     from services.audit.notes import SignedCheckpoint, VerifierKey
@@ -130,17 +140,18 @@ def verify_export(
     merge = _Merge(result, key, trusted)
     paths = [str(path)] * len(ranges)
     starts, ends = [a for a, _ in ranges], [b for _, b in ranges]
+    compiled = [COMPILED] * len(ranges)
     if jobs > 1 and len(ranges) > 1:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        with _pool(jobs) as pool:
             for scan, start, end in zip(
-                pool.map(_scan, paths, starts, ends), starts, ends, strict=True
+                pool.map(_scan, paths, starts, ends, compiled), starts, ends, strict=True
             ):
                 merge.add(scan)
                 if advance is not None:
                     advance(end - start)
     else:
         for path_text, start, end in zip(paths, starts, ends, strict=True):
-            merge.add(_scan(path_text, start, end))
+            merge.add(_scan(path_text, start, end, COMPILED))
             if advance is not None:
                 advance(end - start)
     merge.finish()
@@ -156,6 +167,15 @@ def verify_export(
             )
     result.problems.sort(key=lambda p: (p.index is None, p.index or 0, p.line))
     return result
+
+
+def _pool(jobs: int) -> Executor:
+    """Threads when the inner loops are compiled (they let go of the GIL, and a thread
+    costs nothing to start and hands back its results without copying); processes, which
+    are spawned, when they are not."""
+    if COMPILED:
+        return ThreadPoolExecutor(max_workers=jobs)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
 
 
 def _byte_ranges(path: Path, start: int, total: int, size: int) -> Iterator[tuple[int, int]]:
@@ -200,7 +220,7 @@ class _Scan:
     """(source, sequence, entry in the range) named by each `event.rejected` entry."""
 
 
-def _scan(path: str, start: int, end: int) -> _Scan:
+def _scan(path: str, start: int, end: int, compiled: bool) -> _Scan:
     # The leaf of a line is SHA-256(0x00 || line). The range is read after one 0x00 and
     # every newline becomes 0x00 in place: each line then has its prefix in front of it,
     # and its leaf is hashed from the buffer where it lies, never copied per entry.
@@ -209,15 +229,10 @@ def _scan(path: str, start: int, end: int) -> _Scan:
     with open(path, "rb") as handle:
         handle.seek(start)
         handle.readinto(view[1:])
-    bounds = [0]  # where each line's 0x00 is (and where the last one ends)
-    find, add = buffer.find, bounds.append
-    at = find(10, 1)
-    while at >= 0:
-        buffer[at] = 0
-        add(at)
-        at = find(10, at + 1)
+    fast = _compiled if compiled else None
+    bounds = _split_lines(buffer) if fast is None else fast.split_lines(buffer)
     if bounds[-1] < len(buffer) - 1:  # a last line without its newline
-        add(len(buffer))
+        bounds.append(len(buffer))
     starts, ends = bounds[:-1], bounds[1:]
     out = _Scan(lines=len(starts))
     marks = list(compress(range(len(starts)), map(buffer.startswith, repeat(_RECORD), starts)))
@@ -235,14 +250,18 @@ def _scan(path: str, start: int, end: int) -> _Scan:
     line_of = _LineMap(marks, record_positions)
     entries = _Entries(buffer, view, firsts, lasts)
 
-    leaves = list(
-        map(_digest, map(hashlib.sha256, map(view.__getitem__, map(slice, firsts, lasts))))
-    )
     out.events = len(firsts)
-    out.leaves = b"".join(leaves)
-    out.group_roots = [
-        _subtree(leaves[i : i + BLOCK]) for i in range(0, len(leaves) - BLOCK + 1, BLOCK)
-    ]
+    if fast is None:
+        leaves = list(
+            map(_digest, map(hashlib.sha256, map(view.__getitem__, map(slice, firsts, lasts))))
+        )
+        out.leaves = b"".join(leaves)
+        out.group_roots = [
+            _subtree(leaves[i : i + BLOCK]) for i in range(0, len(leaves) - BLOCK + 1, BLOCK)
+        ]
+    else:
+        out.leaves = fast.leaves(buffer, firsts, lasts)
+        out.group_roots = fast.group_roots(out.leaves, BLOCK)
 
     block_start = 0
     for mark, before in zip(marks, record_positions, strict=True):
@@ -258,14 +277,27 @@ def _scan(path: str, start: int, end: int) -> _Scan:
         else:
             first, recorded = declared
         out.blocks.append((mark + 1, first, len(recorded) // 32))
-        indexes = _compare(leaves[block_start:before], recorded, first, block_start, line_of, out)
-        _sequences(entries, block_start, before, first, line_of, out, indexes)
+        computed = out.leaves[block_start * 32 : before * 32]
+        indexes = _compare(computed, recorded, first, block_start, line_of, out)
+        _sequences(entries, block_start, before, first, line_of, out, indexes, fast)
         block_start = before
     if block_start < len(firsts):  # entries no _leaves record covers
         out.uncovered = block_start
         _sequences(entries, block_start, len(firsts), None, line_of, out)
     view.release()
     return out
+
+
+def _split_lines(buffer: bytearray) -> list[int]:
+    """Set every newline after the first byte to 0x00; return 0 and their positions."""
+    bounds = [0]
+    find, add = buffer.find, bounds.append
+    at = find(10, 1)
+    while at >= 0:
+        buffer[at] = 0
+        add(at)
+        at = find(10, at + 1)
+    return bounds
 
 
 @dataclass
@@ -326,7 +358,7 @@ class _Anomaly:
 
 
 def _compare(
-    computed: list[bytes],
+    joined: bytes,
     recorded: bytes,
     first: int | None,
     offset: int,
@@ -343,8 +375,9 @@ def _compare(
     recorded leaves not found anywhere in the block and the unknown entries pair up in
     order as changed entries; the rest are removed or inserted — or, when the merge finds
     them in another block, moved there."""
-    if b"".join(computed) == recorded:
+    if joined == recorded:
         return None
+    computed = [joined[i : i + 32] for i in range(0, len(joined), 32)]
     wanted = [recorded[i : i + 32] for i in range(0, len(recorded), 32)]
     base = first if first is not None else 0
 
@@ -474,15 +507,49 @@ def _sequences(
     line_of: _LineMap,
     out: _Scan,
     indexes: list[int] | None = None,
+    fast: Any = None,
 ) -> None:
     """Read each entry's source and sequence from its canonical bytes and add the runs of
-    consecutive numbers per source. `data` sorts first in the canonical form and extension
+    consecutive numbers per source. `fast`: the compiled module, which reads them as
+    `_fields` does when every entry has them plainly (it answers None otherwise)."""
+    firsts, lasts = entries.firsts[lo:hi], entries.lasts[lo:hi]
+    found = None if fast is None else fast.fields(entries.buffer, firsts, lasts)
+    if found is not None:
+        keep: list[int] = list(range(hi - lo))
+        sources, sequences, refusals = found
+    else:
+        keep, sources, sequences, refusals = _fields(entries, lo, hi, first, line_of, out, indexes)
+    for k in refusals:
+        refused = _refused(entries.text(lo + k))
+        if refused is not None:
+            out.refusals.append((*refused, lo + k))
+    runs = out.runs
+    current: dict[bytes, list[Any]] = {}
+    for k, source, sequence in zip(keep, sources, sequences, strict=True):
+        run = current.get(source)
+        if run is not None and run[2] + 1 == sequence:
+            run[2] = sequence
+        else:
+            index = _index_of(k, first, indexes)
+            current[source] = run = [source, sequence, sequence, index, line_of(lo + k)]
+            runs.append(run)  # type: ignore[arg-type]
+
+
+def _fields(
+    entries: _Entries,
+    lo: int,
+    hi: int,
+    first: int | None,
+    line_of: _LineMap,
+    out: _Scan,
+    indexes: list[int] | None,
+) -> tuple[list[int], list[bytes], list[int], list[int]]:
+    """The entries of [lo, hi) that have a source and sequence (block-relative), those, and
+    the entries that may be refusals. `data` sorts first in the canonical form and extension
     values are never objects, so the last `,"sequence":` and `,"source":"` are the
     envelope's own."""
     buffer, view = entries.buffer, entries.view
     firsts, lasts = entries.firsts[lo:hi], entries.lasts[lo:hi]
-    sources: list[bytes]
-    sequences: list[int]
     try:
         at = list(map(add, map(buffer.rfind, repeat(_SEQUENCE), firsts, lasts), repeat(12)))
         stops = list(map(buffer.find, repeat(b","), at, lasts))
@@ -500,38 +567,26 @@ def _sequences(
         # The envelope's `type` sorts after its `source`: look for refusals there only.
         hits = map(buffer.find, repeat(_REJECTED), ends, lasts)
         refusals = list(compress(range(hi - lo), map((-1).__ne__, hits)))
+        return list(range(hi - lo)), sources, sequences, refusals
     except ValueError:  # some entry lacks them: read one by one, naming the bad ones
-        sources, sequences, keep, refusals = [], [], [], []
-        for k in range(hi - lo):
-            text = entries.text(lo + k)
-            found = _source_and_sequence(text)
-            if found is None:
-                index = _index_of(k, first, indexes)
-                out.problems.append(
-                    Problem(line_of(lo + k), index, "the entry has no source or sequence")
-                )
-                continue
-            sources.append(found[0])
-            sequences.append(found[1])
-            keep.append(k)
-            if _REJECTED in text:
-                refusals.append(k)
-    else:
-        keep = list(range(hi - lo))
-    for k in refusals:
-        refused = _refused(entries.text(lo + k))
-        if refused is not None:
-            out.refusals.append((*refused, lo + k))
-    runs = out.runs
-    current: dict[bytes, list[Any]] = {}
-    for k, source, sequence in zip(keep, sources, sequences, strict=True):
-        run = current.get(source)
-        if run is not None and run[2] + 1 == sequence:
-            run[2] = sequence
-        else:
+        pass
+    keep: list[int] = []
+    sources, sequences, refusals = [], [], []
+    for k in range(hi - lo):
+        text = entries.text(lo + k)
+        found = _source_and_sequence(text)
+        if found is None:
             index = _index_of(k, first, indexes)
-            current[source] = run = [source, sequence, sequence, index, line_of(lo + k)]
-            runs.append(run)  # type: ignore[arg-type]
+            out.problems.append(
+                Problem(line_of(lo + k), index, "the entry has no source or sequence")
+            )
+            continue
+        sources.append(found[0])
+        sequences.append(found[1])
+        keep.append(k)
+        if _REJECTED in text:
+            refusals.append(k)
+    return keep, sources, sequences, refusals
 
 
 def _refused(text: bytes) -> tuple[bytes, int] | None:

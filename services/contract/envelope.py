@@ -161,13 +161,25 @@ def canonical_json(value: Mapping[str, Any]) -> bytes:
         out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (orjson.JSONEncodeError, TypeError):
         return _jcs(value).encode("utf-8")
-    if _has_float(value) or (not out.isascii() and out.translate(None, _NOT_ASTRAL)):
+    if _needs_exact(value, out):
         return _jcs(value).encode("utf-8")
     return out
 
 
 # Every byte but the lead bytes of 4-byte UTF-8 sequences (astral-plane characters).
 _NOT_ASTRAL = bytes(range(0xF0)) + bytes(range(0xF5, 0x100))
+
+
+def _needs_exact_python(value: Any, out: bytes) -> bool:
+    """Whether orjson's output `out` of `value` is not yet RFC 8785: a float anywhere in
+    `value`, or an astral-plane character in `out`."""
+    return _has_float(value) or bool(not out.isascii() and out.translate(None, _NOT_ASTRAL))
+
+
+try:  # the same check in C, when govnet was installed with a compiler (services/_speedups.c)
+    from services._speedups import needs_exact as _needs_exact
+except ImportError:  # pragma: no cover - depends on the install
+    _needs_exact = _needs_exact_python
 
 
 def _has_float(value: Any) -> bool:

@@ -1,13 +1,17 @@
 """`govnet audit verify`: an untouched export verifies; every kind of tampering is found
-at the log index where it happened."""
+at the log index where it happened — with the scan's inner loops in C and in Python alike
+(every test runs both)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from services.audit import verify as verify_module
 from services.audit.merkle import leaf_hash
 from services.audit.notes import open_note
 from services.audit.verify import Verification, verify_export
@@ -26,6 +30,15 @@ COUNT = 2600
 CHECKPOINTS = (700, 1024, 2000, 2600)
 SMALL_CHUNKS = 400_000  # bytes: several ranges per file, so range joins are exercised
 NOTIFICATIONS = "govnet://320000/notifications"
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def scan_loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which inner loops the scans run: the C module's, or the Python ones."""
+    if request.param == "compiled" and verify_module._compiled is None:
+        pytest.skip("the C scan module was not built (no compiler or OpenSSL headers)")
+    monkeypatch.setattr(verify_module, "COMPILED", request.param == "compiled")
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -634,3 +647,27 @@ def test_the_verdict_does_not_depend_on_the_number_of_processes(export: Path) ->
     assert found(verify(export, jobs=1)) == found(
         verify_export(export, key=audit_signer().verifier, jobs=1)  # one range for the file
     )
+
+
+def test_without_the_c_module_everything_falls_back_to_python(export: Path) -> None:
+    """An install without a compiler has no `services._speedups`: verify, the audit log's
+    leaf hashes and the canonical form of events still work, in Python."""
+    script = f"""
+import sys
+sys.modules["services._speedups"] = None  # what a failed build leaves: no module
+from pathlib import Path
+from services.audit import merkle, verify
+from services.contract import envelope
+assert not verify.COMPILED
+assert merkle.leaf_hashes is merkle._leaf_hashes_python
+assert envelope._needs_exact is envelope._needs_exact_python
+assert envelope.canonical_json({{"b": 1.0, "a": "😀"}}) == '{{"a":"😀","b":1}}'.encode()
+result = verify.verify_export(Path({str(export)!r}), jobs=2, chunk_bytes=400_000)
+print(result.ok, result.entries)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", str(COUNT)]
