@@ -45,6 +45,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from services.audit.domain import ReplayFilter
 from services.audit.merkle import (
@@ -61,7 +62,7 @@ from services.contract.errors import FieldViolation
 from services.contract.names import CHECKPOINT_SIGNED
 from services.platform.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.platform.settings import Settings
-from services.platform.store import Database, Tx
+from services.platform.store import Database, Savepoints, Tx
 
 metadata = MetaData()
 
@@ -213,53 +214,71 @@ class AuditStore:
         with self.db.transaction() as tx:
             conn = tx.conn
             frontier = self._locked_frontier(conn)
-            grown = Frontier(frontier.size, frontier.nodes)
-            seen = self._keys_in_log(conn, events)
-            fresh: list[Event] = []
-            indexes: list[int | None] = []
-            for event in events:
-                key = (event.source, event.id)
-                if key in seen:
-                    indexes.append(None)
-                    continue
-                seen.add(key)
-                fresh.append(event)
-                indexes.append(grown.size + len(fresh))
-            canonicals = list(map(encode, fresh))
-            leaves = leaf_hashes(canonicals)
-            nodes = [node for node in grown.extend(leaves) if node[0] >= NODE_FLOOR]
-            recorded_at = format_time(tx.now)
-            rows = [
-                (
-                    index,
-                    event.source,
-                    event.id,
-                    event.type,
-                    event.subject,
-                    event.division,
-                    event.sequence,
-                    _time_text(event),
-                    recorded_at,
-                    _dataschema(event),
-                    canonical,
-                    leaf,
-                )
-                for index, event, canonical, leaf in zip(
-                    range(frontier.size + 1, grown.size + 1),
-                    fresh,
-                    canonicals,
-                    leaves,
-                    strict=True,
-                )
-            ]
-            self.db.insert_tuples(conn, log_entries, _LOG_COLUMNS, rows)
-            self.db.insert_tuples(conn, tree_nodes, ("level", "idx", "hash"), nodes)
-            if self.signer and self.checkpoint_every and rows:
+            if self.db.dialect == "sqlite":
+                # The log's unique key checks each row as it goes in: look the batch up
+                # only when it refuses one (a redelivery), not before every batch.
+                savepoint = Savepoints(conn)
+                savepoint.begin()
+                try:
+                    grown, indexes = self._append(tx, frontier, events, set())
+                    savepoint.release()
+                except IntegrityError:
+                    savepoint.rollback()
+                    seen = self._keys_in_log(conn, events)
+                    grown, indexes = self._append(tx, frontier, events, seen)
+            else:
+                seen = self._keys_in_log(conn, events)
+                grown, indexes = self._append(tx, frontier, events, seen)
+            if self.signer and self.checkpoint_every and grown.size > frontier.size:
                 last = int(self._checkpointed.scalar(conn, {}))
                 if grown.size - last >= self.checkpoint_every:
                     self._sign(tx, grown)
         self._frontier = grown
         return indexes
+
+    def _append(
+        self, tx: Tx, frontier: Frontier, events: Sequence[Event], seen: set[tuple[str, str]]
+    ) -> tuple[Frontier, list[int | None]]:
+        """Insert the events whose key is not in `seen` (nor earlier in `events`) after
+        `frontier`, with the tree nodes they complete; return the tree grown by them and
+        each event's log index (None for a duplicate)."""
+        grown = Frontier(frontier.size, frontier.nodes)
+        fresh: list[Event] = []
+        indexes: list[int | None] = []
+        for event in events:
+            key = (event.source, event.id)
+            if key in seen:
+                indexes.append(None)
+                continue
+            seen.add(key)
+            fresh.append(event)
+            indexes.append(grown.size + len(fresh))
+        canonicals = list(map(encode, fresh))
+        leaves = leaf_hashes(canonicals)
+        nodes = [node for node in grown.extend(leaves) if node[0] >= NODE_FLOOR]
+        recorded_at = format_time(tx.now)
+        rows = [
+            (
+                index,
+                event.source,
+                event.id,
+                event.type,
+                event.subject,
+                event.division,
+                event.sequence,
+                _time_text(event),
+                recorded_at,
+                _dataschema(event),
+                canonical,
+                leaf,
+            )
+            for index, event, canonical, leaf in zip(
+                range(frontier.size + 1, grown.size + 1), fresh, canonicals, leaves, strict=True
+            )
+        ]
+        self.db.insert_tuples(tx.conn, log_entries, _LOG_COLUMNS, rows)
+        self.db.insert_tuples(tx.conn, tree_nodes, ("level", "idx", "hash"), nodes)
+        return grown, indexes
 
     def checkpoint_if_grown(self) -> StoredCheckpoint | None:
         """Sign a checkpoint if entries other than this log's own checkpoints were added

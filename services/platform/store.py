@@ -623,7 +623,7 @@ class GroupCommit:
     def _commit(self, batch: list[GroupCommit._Work]) -> None:
         try:
             with self.db.transaction() as tx:
-                savepoints = _Savepoints(tx.conn)
+                savepoints = Savepoints(tx.conn)
                 for item in batch:
                     savepoints.begin()
                     emitted = len(tx.emitted)
@@ -643,7 +643,7 @@ class GroupCommit:
                 item.done.set()
 
 
-class _Savepoints:
+class Savepoints:
     """One savepoint at a time. On SQLite straight through the driver: SQLAlchemy's
     nested-transaction machinery costs more than the work of a small request."""
 

@@ -65,6 +65,30 @@ class AuditStoreSuite:
         assert [e.canonical for e in stored] == [encode(e) for e in batch]
         assert all(e.leaf_hash == leaf_hash(e.canonical) for e in stored)
 
+    def test_a_redelivery_late_in_a_batch_leaves_no_trace_of_the_first_try(
+        self, store: AuditStore
+    ) -> None:
+        # 15 entries, then 20 events whose last is already logged: the first try of the
+        # batch (SQLite inserts before looking) would complete the 16-leaf subtree and then
+        # meet the duplicate; what it wrote must go, and the retry write it once.
+        batch = events(35)
+        store.record_many(batch[:15])
+
+        indexes = store.record_many([*batch[15:34], batch[3]])
+
+        assert indexes == [*range(16, 35), None]
+        leaves = self.leaves(store)
+        assert leaves == [leaf_hash(encode(e)) for e in batch[:34]]
+        nodes = tree_nodes(leaves)
+        assert verify_consistency(
+            16,
+            34,
+            root(lambda level, index: nodes[(level, index)], 16),
+            root(lambda level, index: nodes[(level, index)], 34),
+            store.consistency_proof(16, 34),
+        )
+        assert store.record_many([batch[34]]) == [35]
+
     def test_the_stored_tree_gives_the_rfc_6962_root_and_proofs_that_verify(
         self, store: AuditStore
     ) -> None:
