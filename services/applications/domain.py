@@ -18,7 +18,7 @@ from services.contract.identifiers import (
     mask_phone,
     mask_resident_id,
 )
-from services.platform.calendar import WorkCalendar, default_calendar
+from services.platform.calendar import WorkCalendar
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
 CHANNELS = ("web", "mobile", "window", "terminal", "hotline")
@@ -830,14 +830,11 @@ def conclude(
     return Transition(concluded, "application.concluded", data)
 
 
-def withdraw(
-    case: Case, reason: str, now: datetime, calendar: WorkCalendar | None = None
-) -> Transition:
+def withdraw(case: Case, reason: str, now: datetime, calendar: WorkCalendar) -> Transition:
     """The applicant withdraws an open case. A special procedure under way ends with it, as
     `resume` ends one: the pause closes at `now` with the working days it took (counted on
-    `calendar`, the platform's by default) and the deadlines move by them, so a closed case
-    keeps no pause open. The event is `application.withdrawn` all the same: its `at` is when
-    the pause ended."""
+    `calendar`) and the deadlines move by them, so a closed case keeps no pause open. The
+    event is `application.withdrawn` all the same: its `at` is when the pause ended."""
     if not case.open:
         raise FailedPrecondition(
             f"case {case.case_number} is {case.status}; it cannot be withdrawn"
@@ -846,7 +843,7 @@ def withdraw(
     if problem := text_problem(text, MAX_REASON, multiline=True):
         raise InvalidArgument.single("reason", problem)
     if case.status == "paused":
-        case = _end_pause(case, now, calendar or default_calendar())
+        case = _end_pause(case, now, calendar)
     withdrawn = replace(case, status="withdrawn", reason=text, closed_at=now)
     return Transition(withdrawn, "application.withdrawn", _base(case, None, now) | {"reason": text})
 

@@ -162,13 +162,19 @@ def _boolean(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
-def _path(text: str) -> str:
-    value = text.strip()
-    if "\0" in value:
-        raise ValueError("must be a file path")
-    if value and Path(value).is_dir():
-        raise ValueError("is a directory; name the key file itself")
-    return value
+def _file(what: str) -> Callable[[str], str]:
+    """A file (`what`, e.g. "key file") that exists or can be made: it may not be a
+    directory, nor lie below a file."""
+
+    def parse(text: str) -> str:
+        value = text.strip()
+        if "\0" in value:
+            raise ValueError("must be a file path")
+        if value and _existing(Path(value)) == "directory":
+            raise ValueError(f"is a directory; name the {what} itself")
+        return value
+
+    return parse
 
 
 def _smtp_url(text: str) -> str:
@@ -287,18 +293,30 @@ def _directory(text: str) -> str:
     """A directory that exists or can be made: neither it nor any parent may be a file."""
     if "\0" in text:
         raise ValueError("must be a directory path")
-    path = Path(text)
+    if _existing(Path(text)) == "file":
+        raise ValueError("is a file, not a directory")
+    return text
+
+
+def _existing(path: Path) -> str | None:
+    """What `path` is now: "directory", "file" (anything else that exists) or None when it
+    does not exist yet but could be made. Raises ValueError with the reason when a parent is
+    a file, or when the path cannot be looked at (too long a name, a parent this user may
+    not enter)."""
     for candidate in (path, *path.parents):
         try:
-            if candidate.is_dir():
-                break
-            if candidate.exists():
-                where = "" if candidate == path else f"{candidate} "
-                raise ValueError(f"{where}is a file, not a directory")
-        except OSError as exc:  # e.g. a parent this user may not enter
+            is_dir = candidate.is_dir()
+            if not is_dir and not candidate.exists():
+                continue
+        except OSError as exc:
             where = "cannot be used" if candidate == path else f"cannot look at {candidate}"
             raise ValueError(f"{where} ({exc.strerror})") from None
-    return text
+        if candidate == path:
+            return "directory" if is_dir else "file"
+        if not is_dir:
+            raise ValueError(f"{candidate} is a file, not a directory")
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -488,7 +506,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "audit_key_file",
         "GOVNET_AUDIT_KEY_FILE",
-        _path,
+        _file("key file"),
         "",
         "The audit log's Ed25519 signing key (PEM, made on first start); empty for "
         "`<var>/<division>/audit-ed25519.pem`.",
@@ -496,7 +514,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "templates_file",
         "GOVNET_TEMPLATES",
-        _path,
+        _file("templates file"),
         "",
         "Notification templates (YAML, checked against the event schemas at start); empty for "
         "the built-in `services/notifications/templates/notifications.yaml`.",

@@ -22,6 +22,7 @@ from services.applications.domain import (
     supervise,
     withdraw,
 )
+from services.platform.calendar import WorkCalendar
 from tests.unit.test_lifecycle import (
     ACCEPTED_AT,
     CALENDAR,
@@ -72,7 +73,8 @@ def test_a_pause_ended_by_a_withdrawal_counts_working_days_only() -> None:
     t = withdraw(paused, "", china(2026, 10, 9), CALENDAR)  # National Day: 10-08, 10-09 count
     assert [(p.ended_at, p.working_days) for p in t.case.pauses] == [(china(2026, 10, 9), 2)]
     assert t.case.due_date == date(2026, 10, 21)
-    assert withdraw(paused, "", china(2026, 10, 9)) == t  # the platform's calendar by default
+    weekdays_only = withdraw(paused, "", china(2026, 10, 9), WorkCalendar())
+    assert [p.working_days for p in weekdays_only.case.pauses] == [7]  # the calendar given
 
 
 def test_a_withdrawal_leaves_the_pauses_and_deadlines_of_a_running_clock_as_they_were() -> None:

@@ -145,7 +145,7 @@ def in_state(status: str) -> Case:
         "refused": lambda: (
             refuse(received(), OFFICER, "申请事项不属于本机关职权范围", ACCEPTED_AT).case
         ),
-        "withdrawn": lambda: withdraw(received(), "不再经营", ACCEPTED_AT).case,
+        "withdrawn": lambda: withdraw(received(), "不再经营", ACCEPTED_AT, CALENDAR).case,
     }
     case: Case = made[status]()
     if status == "reviewed":
@@ -912,7 +912,7 @@ def test_another_department_cannot_conclude_the_case() -> None:
 @pytest.mark.parametrize("status", OPEN)
 def test_the_applicant_withdraws_an_open_case(status: str) -> None:
     now = china(2026, 3, 13)
-    t = checked(withdraw(in_state(status), " 不再经营 ", now))
+    t = checked(withdraw(in_state(status), " 不再经营 ", now, CALENDAR))
     assert (t.case.status, t.case.reason, t.case.closed_at) == ("withdrawn", "不再经营", now)
     assert t.event_type == "application.withdrawn"
     assert t.data == {
@@ -926,7 +926,7 @@ def test_the_applicant_withdraws_an_open_case(status: str) -> None:
 @pytest.mark.parametrize("status", CLOSED)
 def test_a_closed_case_cannot_be_withdrawn(status: str) -> None:
     with pytest.raises(FailedPrecondition) as error:
-        withdraw(in_state(status), "", china(2026, 3, 13))
+        withdraw(in_state(status), "", china(2026, 3, 13), CALENDAR)
     assert str(error.value) == f"case {NUMBER} is {status}; it cannot be withdrawn"
 
 
@@ -1061,7 +1061,7 @@ def test_the_longest_texts_a_request_may_carry_still_make_valid_events() -> None
     for code in (0, 1):
         done = checked(conclude(accepted(), actor, code, LONGEST_REASON, LONGEST_NAME, now))
         assert (done.data["reason"], done.data["certificate"]) == (LONGEST_REASON, LONGEST_NAME)
-    checked(withdraw(received(), LONGEST_REASON, now))
+    checked(withdraw(received(), LONGEST_REASON, now, CALENDAR))
     checked(evaluate(concluded(), "satisfied", "web", LONGEST_REASON, china(2026, 3, 13), RULES))
 
 
@@ -1109,7 +1109,7 @@ ONE_TOO_MANY: dict[str, tuple[Any, tuple[str, str]]] = {
         ("reason", "must be at most 2000 characters"),
     ),
     "a withdrawal reason (no longer cut short)": (
-        lambda: withdraw(received(), "理" * 2001, ACCEPTED_AT),
+        lambda: withdraw(received(), "理" * 2001, ACCEPTED_AT, CALENDAR),
         ("reason", "must be at most 2000 characters"),
     ),
 }

@@ -5,6 +5,7 @@ Every test passes `environ=` explicitly, so the developer's own environment neve
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -317,6 +318,63 @@ def test_an_audit_key_file_that_is_a_directory_is_refused(tmp_path: Path) -> Non
     assert problems({"GOVNET_AUDIT_KEY_FILE": str(tmp_path)}) == [
         f"GOVNET_AUDIT_KEY_FILE={str(tmp_path)!r}: is a directory; name the key file itself"
     ]
+
+
+def test_a_templates_file_that_is_a_directory_is_refused_naming_the_templates_file(
+    tmp_path: Path,
+) -> None:
+    assert problems({"GOVNET_TEMPLATES": str(tmp_path)}) == [
+        f"GOVNET_TEMPLATES={str(tmp_path)!r}: is a directory; name the templates file itself"
+    ]
+
+
+@pytest.mark.parametrize("variable", ["GOVNET_AUDIT_KEY_FILE", "GOVNET_TEMPLATES"])
+@pytest.mark.parametrize("below", ["audit.pem", "keys/audit.pem"])
+def test_a_file_setting_below_a_file_is_refused_naming_the_file(
+    tmp_path: Path, variable: str, below: str
+) -> None:
+    existing = tmp_path / "govnet"
+    existing.write_text("")
+    value = str(existing / below)
+
+    assert problems({variable: value}) == [
+        f"{variable}={value!r}: {existing} is a file, not a directory"
+    ]
+
+
+@pytest.mark.parametrize("variable", ["GOVNET_AUDIT_KEY_FILE", "GOVNET_TEMPLATES"])
+@pytest.mark.parametrize("below", ["", "audit.pem"])
+def test_a_file_setting_that_cannot_be_looked_at_is_refused_with_the_reason(
+    tmp_path: Path, variable: str, below: str
+) -> None:
+    too_long = str(tmp_path / ("k" * 300) / below)
+
+    assert problems({variable: too_long}) == [
+        f"{variable}={too_long!r}: cannot be used (File name too long)"
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may look into any directory")
+def test_an_audit_key_file_in_a_directory_this_user_may_not_enter_is_refused(
+    tmp_path: Path,
+) -> None:
+    locked = tmp_path / "keys"
+    locked.mkdir(mode=0o000)
+    value = str(locked / "audit.pem")
+    try:
+        assert problems({"GOVNET_AUDIT_KEY_FILE": value}) == [
+            f"GOVNET_AUDIT_KEY_FILE={value!r}: cannot be used (Permission denied)"
+        ]
+    finally:
+        locked.chmod(0o700)  # so pytest can remove it
+
+
+def test_an_audit_key_file_that_does_not_exist_yet_is_accepted(tmp_path: Path) -> None:
+    value = str(tmp_path / "new" / "keys" / "audit.pem")
+
+    settings = Settings.from_environment(environ={"GOVNET_AUDIT_KEY_FILE": value})
+
+    assert settings.audit_key_path == tmp_path / "new" / "keys" / "audit.pem"
 
 
 @pytest.mark.parametrize(
