@@ -16,6 +16,10 @@ What is checked, and what each check catches:
   checkpoints are verified: a log rewritten consistently (leaves recomputed too) is found
   between the two checkpoints around the change; one rewritten and re-signed with the
   node's key is caught by any checkpoint an auditor kept from before (`trusted`);
+- the file must hold one consistency proof right after each checkpoint but the first, from
+  the checkpoint before it, and no other: one removed, duplicated, moved or naming another
+  pair is found where it belongs or stands (an edited file, not a rewritten log: the roots
+  are checked against the rebuilt tree anyway);
 - the file must hold as many entries and checkpoints as its header promises: a checkpoint
   taken out, which would leave the entries after the one before it looking unsigned, is
   found.
@@ -850,11 +854,12 @@ class _Merge:
         result = self.result
         report = result.problems.append
         signed_roots: dict[int, bytes] = {}
+        proofs = _Proofs(signed_roots, report)
         previous = mismatched = 0
         for line, size_here, text in self.records:
             record = _json(text) or {}
             if "_consistency" in record:
-                _check_consistency(record["_consistency"], signed_roots, line, report)
+                proofs.proof(record["_consistency"], line)
                 continue
             body = record.get("_checkpoint")
             if not isinstance(body, dict) or not isinstance(body.get("note"), str):
@@ -863,14 +868,17 @@ class _Merge:
             result.checkpoints += 1
             if self.key is None:
                 report(Problem(line, None, "a checkpoint cannot be checked without a key"))
+                proofs.checkpoint(size_here, line)
                 continue
             try:
                 signed = open_note(body["note"], self.key)
             except NoteError as exc:
                 report(Problem(line, size_here or None, f"checkpoint: {exc}"))
+                proofs.checkpoint(size_here, line)  # its size unread: where it stands
                 continue
             size = signed.checkpoint.size
             signed_roots[size] = signed.checkpoint.root
+            proofs.checkpoint(size, line)
             if size != size_here:
                 report(
                     Problem(
@@ -903,6 +911,7 @@ class _Merge:
                     )
                     mismatched = size
             previous = max(previous, size)
+        proofs.finish()
         result.last_checkpoint = previous
 
 
@@ -1073,34 +1082,96 @@ def _read_header(
     return header, key
 
 
-def _check_consistency(
-    record: Any, signed_roots: dict[int, bytes], line: int, report: Callable[[Problem], None]
-) -> None:
-    try:
-        first, second = int(record["first"]), int(record["second"])
-        proof = [bytes.fromhex(h) for h in record["proof"]]
-    except (KeyError, TypeError, ValueError):
-        report(Problem(line, None, "a consistency record that cannot be read"))
-        return
-    if first not in signed_roots or second not in signed_roots:
-        report(
-            Problem(
-                line,
-                None,
-                f"a consistency proof from {first} to {second} refers to a checkpoint the "
-                "export does not hold",
+class _Proofs:
+    """The `_consistency` records: one right after every checkpoint but the first, from the
+    checkpoint before it, and no other. Each checkpoint but the first opens a place that the
+    next `_consistency` record fills, before the next checkpoint. A place left empty (the
+    proof removed), a record where no place is open (before the first checkpoint, or one
+    again) and a record naming another pair are reported as an edited file, at the line
+    where the proof belongs or the record stands — not as a rewritten log: the roots of both
+    checkpoints are checked against the tree rebuilt from the entries anyway. A record in
+    its place is verified against the roots signed at its two sizes.
+
+    Fed the records in file order; the caller adds each checkpoint it reads to
+    `signed_roots`, and passes a checkpoint whose note cannot be read at its place."""
+
+    def __init__(self, signed_roots: dict[int, bytes], report: Callable[[Problem], None]) -> None:
+        self.signed_roots = signed_roots
+        self.report = report
+        self.last: int | None = None
+        """The size of the latest checkpoint (None before the first)."""
+        self.place: tuple[int, int, int] | None = None
+        """(first, second, line) of the proof expected next, until one comes."""
+        self.seen: set[tuple[int, int]] = set()
+
+    def checkpoint(self, size: int, line: int) -> None:
+        self._missing()
+        if self.last is not None:
+            self.place = (self.last, size, line + 1)
+        self.last = size
+
+    def proof(self, record: Any, line: int) -> None:
+        place, self.place = self.place, None
+        try:
+            first, second = int(record["first"]), int(record["second"])
+            proof = [bytes.fromhex(h) for h in record["proof"]]
+        except (KeyError, TypeError, ValueError):
+            self.report(Problem(line, None, "a consistency record that cannot be read"))
+            return
+        report, roots = self.report, self.signed_roots
+        pair = f"from {first} to {second}"
+        repeated = (first, second) in self.seen
+        self.seen.add((first, second))
+        if place is None:
+            if self.last is None:
+                message = f"a consistency proof {pair} before the first checkpoint"
+            elif repeated:
+                message = f"the consistency proof {pair} appears again"
+            else:
+                message = f"a consistency proof {pair} where none belongs"
+            report(Problem(line, None, f"{message}: the export was edited"))
+        elif first not in roots or second not in roots:
+            report(
+                Problem(
+                    line,
+                    None,
+                    f"a consistency proof {pair} refers to a checkpoint the export does not hold",
+                )
             )
-        )
-        return
-    if not verify_consistency(first, second, signed_roots[first], signed_roots[second], proof):
-        report(
-            Problem(
-                line,
-                first + 1,
-                f"the checkpoints of sizes {first} and {second} are not consistent: the log "
-                "was rewritten between them",
+        elif (first, second) != place[:2]:
+            report(
+                Problem(
+                    line,
+                    None,
+                    f"the consistency proof after the checkpoint of size {place[1]} is {pair}, "
+                    f"not from {place[0]} to {place[1]}: the export was edited",
+                )
             )
-        )
+        elif not verify_consistency(first, second, roots[first], roots[second], proof):
+            report(
+                Problem(
+                    line,
+                    first + 1,
+                    f"the checkpoints of sizes {first} and {second} are not consistent: the log "
+                    "was rewritten between them",
+                )
+            )
+
+    def finish(self) -> None:
+        self._missing()
+
+    def _missing(self) -> None:
+        if self.place is not None:
+            first, second, line = self.place
+            self.report(
+                Problem(
+                    line,
+                    None,
+                    f"the consistency proof between the checkpoints of sizes {first} and "
+                    f"{second} is missing: the export was edited",
+                )
+            )
+            self.place = None
 
 
 def _json(line: bytes) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.audit import verify as verify_module
-from services.audit.merkle import leaf_hash
+from services.audit.merkle import consistency_proof, leaf_hash
 from services.audit.notes import open_note
 from services.audit.verify import Verification, verify_export
 from services.contract.envelope import canonical_json
@@ -671,3 +671,107 @@ print(result.ok, result.entries)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", str(COUNT)]
+
+
+# -- the consistency proofs between consecutive checkpoints --------------------------------
+
+
+def consistency_line(lines: list[bytes], first: int) -> int:
+    """The position in `lines` of the `_consistency` record from the checkpoint `first`."""
+    start = b'{"_consistency":{"first":%d,' % first
+    return next(i for i, line in enumerate(lines) if line.startswith(start))
+
+
+def checkpoint_line(lines: list[bytes], size: int) -> int:
+    start = b'{"_checkpoint":{"note":"govnet/320000/audit\\n%d\\n' % size
+    return next(i for i, line in enumerate(lines) if line.startswith(start))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize(("first", "second"), [(700, 1024), (2000, 2600)], ids=["inner", "last"])
+def test_a_removed_consistency_proof_is_found_where_it_belongs(
+    export: Path, jobs: int, first: int, second: int
+) -> None:
+    lines = lines_of(export)
+    at = consistency_line(lines, first)
+    del lines[at]
+    rewrite(export, lines)
+
+    result = verify(export, jobs=jobs)
+
+    assert found(result) == [
+        (
+            None,
+            f"the consistency proof between the checkpoints of sizes {first} and {second} is "
+            "missing: the export was edited",
+        )
+    ]
+    assert result.problems[0].line == at + 1  # right after the checkpoint of `second`
+
+
+def test_a_consistency_proof_between_other_checkpoints_is_found(log, export: Path) -> None:  # type: ignore[no-untyped-def]
+    # A genuine proof from 700 to 2000 stands where the one from 1024 to 2000 belongs.
+    lines = lines_of(export)
+    proof = [h.hex() for h in consistency_proof(log.node, 700, 2000)]
+    record = {"_consistency": {"first": 700, "second": 2000, "proof": proof}}
+    lines[consistency_line(lines, 1024)] = canonical_json(record) + b"\n"
+    rewrite(export, lines)
+
+    assert found(verify(export)) == [
+        (
+            None,
+            "the consistency proof after the checkpoint of size 2000 is from 700 to 2000, not "
+            "from 1024 to 2000: the export was edited",
+        )
+    ]
+
+
+def test_a_duplicated_consistency_proof_is_found(export: Path) -> None:
+    lines = lines_of(export)
+    at = consistency_line(lines, 700)
+    lines.insert(at + 1, lines[at])
+    rewrite(export, lines)
+
+    result = verify(export)
+
+    assert found(result) == [
+        (None, "the consistency proof from 700 to 1024 appears again: the export was edited")
+    ]
+    assert result.problems[0].line == at + 2
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_consistency_proof_moved_before_the_first_checkpoint_is_found(
+    export: Path, jobs: int
+) -> None:
+    lines = lines_of(export)
+    record = lines.pop(consistency_line(lines, 700))
+    lines.insert(entry_line(lines, 100) + 1, record)
+    rewrite(export, lines)
+
+    assert found(verify(export, jobs=jobs)) == [
+        (
+            None,
+            "a consistency proof from 700 to 1024 before the first checkpoint: the export was "
+            "edited",
+        ),
+        (
+            None,
+            "the consistency proof between the checkpoints of sizes 700 and 1024 is missing: "
+            "the export was edited",
+        ),
+    ]
+
+
+def test_a_consistency_proof_after_the_first_checkpoint_is_found(export: Path) -> None:
+    lines = lines_of(export)
+    record = lines[consistency_line(lines, 700)]
+    lines.insert(checkpoint_line(lines, 700) + 1, record)
+    rewrite(export, lines)
+
+    assert found(verify(export)) == [
+        (
+            None,
+            "a consistency proof from 700 to 1024 where none belongs: the export was edited",
+        )
+    ]
