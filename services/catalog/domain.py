@@ -485,8 +485,7 @@ def revise(current: Item, changes: Mapping[str, Any], node_level: str) -> Item:
     part of every implementation code), so changing it is `InvalidArgument`: publish the item
     under the new basic code and revoke this one.
     """
-    if current.status == "revoked":
-        raise FailedPrecondition(f"item {current.implementation_code} is revoked")
+    _refuse_revoked(current)
     fixed = [name for name in changes if name in FIXED_FIELDS]
     unknown = [
         name for name in changes if name not in (*FIXED_FIELDS, *STANDARD_FIELDS, *REVISABLE_FIELDS)
@@ -532,12 +531,27 @@ def revoke(current: Item) -> Item:
     return replace(current, status="revoked", version=current.version + 1)
 
 
-def import_violation(current_status: str) -> FieldViolation | None:
-    """Why an imported record that differs from the stored item may not replace it, or None.
+def check_guide_item(item: Item) -> None:
+    """Refuse to publish a guide (a first one or a change) of `item` if it is revoked
+    (`FailedPrecondition` naming its status, as `revise` does): a revoked item offers no
+    service to guide applicants to. A draft's guide may be ready before the draft is
+    published."""
+    _refuse_revoked(item)
 
-    A revoked item stays revoked, as it is: an import neither changes nor publishes it again
-    (re-running an old file must not undo a revocation). Offering the service again is an
-    explicit act: publishing it under a new implementation code."""
+
+def _refuse_revoked(current: Item) -> None:
+    if current.status == "revoked":
+        raise FailedPrecondition(f"item {current.implementation_code} is revoked")
+
+
+def import_violation(current_status: str) -> FieldViolation | None:
+    """Why an imported record that differs from what is stored may not replace it, or None:
+    an item line given its stored item's status, a guide line (a first guide too) given the
+    status of the item it belongs to.
+
+    A revoked item stays revoked, as it is: an import neither changes nor publishes it or its
+    guide again (re-running an old file must not undo a revocation). Offering the service
+    again is an explicit act: publishing it under a new implementation code."""
     if current_status == "revoked":
         return FieldViolation(
             "status",

@@ -673,11 +673,18 @@ class CatalogStore:
         return revoked
 
     def publish_guide(self, guide: Guide) -> Guide:
+        """Store a new version of a local item's guide (announced as `guide.published` when
+        the item is published) and return it.
+
+        Refused: bad values (`InvalidArgument` naming each field); no such item (`NotFound`);
+        an item of another division, a revoked item (`domain.check_guide_item`) or a guide
+        equal to the stored one (`FailedPrecondition`)."""
         problems = domain.guide_violations(guide)
         if problems:
             raise InvalidArgument(problems)
         with self.db.transaction() as tx:
             item = self._local(tx.conn, guide.implementation_code)
+            domain.check_guide_item(item)
             result = self._put_guides(tx, [(guide, item)])
             if not result:
                 raise FailedPrecondition("the guide is unchanged: nothing to publish")
@@ -935,6 +942,7 @@ class CatalogStore:
             for row in tx.conn.execute(select(items).where(items.c.implementation_code.in_(codes)))
         }
         pairs = []
+        numbers: list[int] = []  # the line of each valid record
         for line in lines:
             guide = line.record
             assert isinstance(guide, Guide)
@@ -951,6 +959,18 @@ class CatalogStore:
                 result.rejected.append((line.number, problems[0].field, problems[0].reason))
                 continue
             pairs.append((guide, owners[guide.implementation_code]))
+            numbers.append(line.number)
+        revoked = [item.implementation_code for item in owners.values() if item.status == "revoked"]
+        if revoked:
+            stored = {
+                row.implementation_code: row.content_hash
+                for row in tx.conn.execute(
+                    select(guides.c.implementation_code, guides.c.content_hash).where(
+                        guides.c.implementation_code.in_(revoked)
+                    )
+                )
+            }
+            pairs = _refuse_guide_changes_to_revoked(pairs, numbers, stored, result)
         written = self._put_guides(tx, pairs, events=events)
         result.by_record["guide"] = result.by_record.get("guide", 0) + len(pairs)
         result.created += sum(1 for g in written if g.version == 1)
@@ -1084,8 +1104,7 @@ class CatalogStore:
         new_rows, history_rows, updates, written = [], [], [], []
         pending: list[tuple[str, dict[str, Any], str | None]] = []
         for guide, item in pairs:
-            record = to_json(guide) | {"version": 0}
-            digest = _hash(record)
+            digest = _guide_digest(guide)
             before = existing.get(guide.implementation_code)
             if before is not None and before.content_hash == digest:
                 continue
@@ -1454,6 +1473,30 @@ def _refuse_changes_to_revoked(
     return kept
 
 
+def _refuse_guide_changes_to_revoked(
+    pairs: Sequence[tuple[Guide, Item]],
+    numbers: Sequence[int],
+    stored: dict[str, str],
+    result: BatchResult,
+) -> list[tuple[Guide, Item]]:
+    """The guide lines to go on with: one that would change the guide a revoked item has
+    (its hash in `stored`) is rejected instead (`domain.import_violation`). An unchanged
+    one is kept (it changes nothing), and so is the first guide of an item that has none:
+    what a file exported with its revoked items gives a new store (it is kept, never
+    announced)."""
+    kept = []
+    for number, (guide, item) in zip(numbers, pairs, strict=True):
+        problem = None
+        before = stored.get(guide.implementation_code)
+        if before is not None and before != _guide_digest(guide):
+            problem = domain.import_violation(item.status)
+        if problem is None:
+            kept.append((guide, item))
+        else:
+            result.rejected.append((number, problem.field, problem.reason))
+    return kept
+
+
 def prepare(item: Item, node_division: str) -> Prepared:
     row = _row(item, node_division)
     problems = tuple((v.field, v.reason) for v in domain.item_violations(item))
@@ -1464,6 +1507,12 @@ def _digest(row: dict[str, Any]) -> str:
     """What an item says, as a hash: an import leaves an item alone when it is unchanged."""
     text_row = "\x1f".join(str(row[name]) for name in _DIGESTED)
     return hashlib.sha1(text_row.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _guide_digest(guide: Guide) -> str:
+    """What a guide says, as a hash (its version is the catalog's business, not the
+    guide's): an unchanged guide is left alone."""
+    return _hash(to_json(guide) | {"version": 0})
 
 
 def _hash(record: dict[str, Any]) -> str:

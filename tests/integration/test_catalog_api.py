@@ -335,6 +335,57 @@ def test_a_guide_is_published_with_its_standard_fields_and_served(api: Any, amqp
     )
 
 
+def test_publishing_the_guide_of_a_revoked_item_is_failed_precondition_naming_its_status(
+    api: Any, amqp_uri: str
+) -> None:
+    # Two more implementations of 失业保险金申领: one is revoked, the other stays offered.
+    stopped, offered = (
+        replace(LOCAL[4], implementation_code=LOCAL[4].implementation_code[:-3] + sequence)
+        for sequence in ("002", "003")
+    )
+    guide = pb.Guide(implementation_code=stopped.implementation_code, online_depth=4, visits=0)
+    changed = pb.Guide(implementation_code=stopped.implementation_code, online_depth=4, visits=1)
+    with tap(amqp_uri, "catalog.events", "guide.published") as events:
+        for item in (stopped, offered):
+            api.PublishItem(pb.PublishItemRequest(item=item_to_proto(item)), timeout=10)
+        api.PublishGuide(pb.PublishGuideRequest(guide=guide), timeout=10)
+        api.RevokeItem(
+            pb.RevokeItemRequest(implementation_code=stopped.implementation_code, reason="并办"),
+            timeout=10,
+        )
+        revision = pb.ReviseItemRequest(
+            implementation_code=stopped.implementation_code,
+            item=pb.Item(address="玄武区政务服务中心二楼"),
+            update_paths=["address"],
+        )
+        # The same answer as a revision of the revoked item gets; the unchanged guide too.
+        for call, request in (
+            (api.ReviseItem, revision),
+            (api.PublishGuide, pb.PublishGuideRequest(guide=changed)),
+            (api.PublishGuide, pb.PublishGuideRequest(guide=guide)),
+        ):
+            error = refused(call, request)
+            assert (error.code(), error.details()) == (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"item {stopped.implementation_code} is revoked",
+            )
+        api.PublishGuide(
+            pb.PublishGuideRequest(
+                guide=pb.Guide(implementation_code=offered.implementation_code, online_depth=4)
+            ),
+            timeout=10,
+        )
+        announced = [json.loads(m.body) for m in events.take(2)]
+    # Only the guides that were published went out (the store suite checks the outbox
+    # exactly; two relays may send in either order).
+    assert sorted((e["subject"], e["data"]["version"]) for e in announced) == sorted(
+        [(stopped.implementation_code, 1), (offered.implementation_code, 1)]
+    )
+    served = api.GetGuide(pb.GetGuideRequest(code=stopped.implementation_code), timeout=10)
+    assert (served.version, served.online_depth, served.visits) == (1, 4, 0)
+    assert served.item.status == pb.ITEM_STATUS_REVOKED
+
+
 def test_a_revised_provincial_standard_arrives_and_the_county_follows(
     api: Any, amqp_uri: str
 ) -> None:

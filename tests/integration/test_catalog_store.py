@@ -771,6 +771,126 @@ class CatalogSuite:
         with pytest.raises(NotFound, match="has no service guide"):
             county.guide(sample_items(XUANWU)[1].implementation_code)
 
+    def test_the_guide_of_a_revoked_item_is_neither_changed_nor_published(
+        self, county: CatalogStore
+    ) -> None:
+        food, roads = sample_items(XUANWU)[:2]
+        first = Guide(food.implementation_code, materials=(GuideMaterial("申请书"),))
+        county.publish_guide(first)
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        county.revoke(roads.implementation_code, "改由市级实施")
+        events = self.events(county)
+        for guide in (
+            replace(first, materials=(GuideMaterial("申请书"), GuideMaterial("营业执照"))),
+            first,  # unchanged, and still no service to guide applicants to
+            Guide(roads.implementation_code, online_depth=4),
+        ):
+            with pytest.raises(FailedPrecondition) as info:
+                county.publish_guide(guide)
+            assert str(info.value) == f"item {guide.implementation_code} is revoked"
+        assert county.guide(food.implementation_code)[0] == first
+        with pytest.raises(NotFound, match="has no service guide"):
+            county.guide(roads.implementation_code)
+        assert self.events(county) == events
+
+    def test_an_import_does_not_change_the_guide_of_a_revoked_item(
+        self, county: CatalogStore
+    ) -> None:
+        food, roads, housing = sample_items(XUANWU)[:3]
+        first = Guide(food.implementation_code, materials=(GuideMaterial("申请书"),))
+        county.publish_guide(first)
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        county.revoke(roads.implementation_code, "改由市级实施")
+        before = len(self.events(county))
+        changed = replace(first, visits=0)
+        kept = Guide(roads.implementation_code, online_depth=4)  # its first: kept, unannounced
+        offered = Guide(housing.implementation_code, online_depth=4)
+        for created, unchanged, announced in ((2, 0, 1), (0, 2, 0)):
+            report = import_lines(county, lines([changed, kept, offered]))
+            assert report.rejected == [(1, "status", REVOKED)]
+            assert (report.created, report.updated, report.unchanged) == (created, 0, unchanged)
+            assert (report.by_record, report.events) == ({"guide": 2}, announced)
+        assert county.guide(food.implementation_code)[0] == first
+        assert county.guide(roads.implementation_code)[0] == kept
+        assert county.guide(housing.implementation_code)[0] == offered
+        assert [(e.type, e.subject) for e in self.events(county)[before:]] == [
+            ("guide.published", housing.implementation_code)
+        ]
+
+    def test_a_file_that_revokes_an_item_cannot_change_its_guide_further_down(
+        self, county: CatalogStore
+    ) -> None:
+        food = sample_items(XUANWU)[0]
+        first = Guide(food.implementation_code, materials=(GuideMaterial("申请书"),))
+        county.publish_guide(first)
+        stopped = replace(
+            food, implementation_code=food.implementation_code[:-3] + "002", status="revoked"
+        )
+        before = len(self.events(county))
+        report = import_lines(
+            county,
+            lines(
+                [
+                    replace(food, status="revoked"),
+                    stopped,
+                    replace(first, visits=0),
+                    Guide(stopped.implementation_code),
+                ]
+            ),
+        )
+        assert report.rejected == [(3, "status", REVOKED)]
+        assert (report.created, report.updated, report.unchanged) == (2, 1, 0)
+        assert county.get(food.implementation_code).status == "revoked"
+        assert county.get(stopped.implementation_code) == stopped
+        assert county.guide(food.implementation_code)[0] == first
+        assert county.guide(stopped.implementation_code)[0] == Guide(stopped.implementation_code)
+        assert [(e.type, e.subject) for e in self.events(county)[before:]] == [
+            ("item.revoked", food.implementation_code)
+        ]
+
+    @pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+    def test_a_catalog_with_revoked_items_and_their_guides_copies_to_a_new_store(
+        self, county: CatalogStore, open_store: Any, tmp_path: Path, suffix: str
+    ) -> None:
+        food = sample_items(XUANWU)[0]
+        first = Guide(food.implementation_code, materials=(GuideMaterial("申请书"),))
+        county.publish_guide(first)
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        path = tmp_path / f"county.{suffix}"
+        export_file(county, path)
+        copy = open_store("320102")
+
+        report = import_file(copy, path)
+
+        assert (report.rejected, report.created) == ([], 21)
+        assert copy.get(food.implementation_code).status == "revoked"
+        assert copy.guide(food.implementation_code)[0] == first
+        announced = self.events(copy, "guide.published")
+        assert food.implementation_code not in [e.subject for e in announced]
+
+    @pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+    def test_a_file_exported_with_the_guide_of_a_revoked_item_imports_unchanged(
+        self, county: CatalogStore, tmp_path: Path, suffix: str
+    ) -> None:
+        food = sample_items(XUANWU)[0]
+        first = Guide(food.implementation_code, materials=(GuideMaterial("申请书"),))
+        county.publish_guide(first)
+        county.revoke(food.implementation_code, "并入食品生产经营许可")
+        before = len(self.events(county))
+        path = tmp_path / f"county.{suffix}"
+        assert export_file(county, path) == 21  # 10 departments, 10 items, 1 guide
+        for _ in range(2):
+            report = import_file(county, path)
+            assert (report.rejected, report.created, report.updated, report.unchanged) == (
+                [],
+                0,
+                0,
+                21,
+            )
+            assert (report.by_record["guide"], report.events) == (1, 0)
+        assert county.guide(food.implementation_code)[0] == first
+        assert len(self.events(county)) == before
+
 
 def sample_records_items() -> list[Item]:
     return [r for r in sample_records(XUANWU) if isinstance(r, Item)]

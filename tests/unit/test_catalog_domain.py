@@ -377,6 +377,15 @@ def test_revoked_items_cannot_be_revised_or_revoked_again() -> None:
         domain.revoke(revoked)
 
 
+def test_a_guide_is_published_for_a_draft_or_published_item_but_not_a_revoked_one() -> None:
+    for status in ("draft", "published"):
+        assert domain.check_guide_item(replace(food_licence(), status=status)) is None
+    revoked = domain.revoke(food_licence())
+    with pytest.raises(FailedPrecondition) as info:
+        domain.check_guide_item(revoked)
+    assert str(info.value) == f"item {revoked.implementation_code} is revoked"
+
+
 def test_an_import_may_replace_any_item_but_a_revoked_one() -> None:
     assert [domain.import_violation(status) for status in ("draft", "published")] == [None, None]
     assert domain.import_violation("revoked") == FieldViolation(
