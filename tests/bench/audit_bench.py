@@ -191,17 +191,38 @@ def scan(database: Path, repeats: int = REPEATS) -> Pair:
     return Pair(count, min(timings), min(raw_timings))
 
 
-def replay(amqp_uri: str, database: Path, workdir: Path, repeats: int = REPEATS) -> Pair:
+@dataclass(frozen=True)
+class Replayed(Pair):
+    stream_seconds: float
+    """A bare grpcio server streaming the same number of bytes in 1 MB messages."""
+
+    @property
+    def stream_rate(self) -> float:
+        return self.count / self.stream_seconds
+
+
+def replay(amqp_uri: str, database: Path, workdir: Path, repeats: int = REPEATS) -> Replayed:
     """`govnet audit replay`'s path, the disk aside: the stream, each event written out as
-    its line, to a sink that drops it."""
-    timings, raw_timings = [], []
+    its line, to a sink that drops it. Next to it, a raw sequential read of the rows and a
+    bare grpcio stream of as many bytes."""
+    from tests.bench.applications_bench import echo_server
+    from tests.bench.echo_server import STREAM
+
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        size = conn.execute("SELECT sum(length(canonical) + 1) FROM log").fetchone()[0]
+    messages = -(-size // MESSAGE)
+    timings, raw_timings, stream_timings = [], [], []
     with (
         audit_api(amqp_uri, database, workdir) as address,
+        echo_server(0) as bare,
         grpc.insecure_channel(address) as ch,
+        grpc.insecure_channel(bare) as bare_ch,
         open(os.devnull, "wb") as sink,
     ):
         audit = pb_grpc.AuditServiceStub(ch)
         list(audit.Replay(pb.ReplayRequest(until_index=1000, jsonl=True)))  # warm up
+        stream = bare_ch.unary_stream(STREAM)
+        request = f"{messages},{MESSAGE}".encode()
         for _ in range(repeats):
             began = time.perf_counter()
             chunks = client.replay(audit, client.replay_request(ReplayFilter()))
@@ -210,7 +231,13 @@ def replay(amqp_uri: str, database: Path, workdir: Path, repeats: int = REPEATS)
             raw_count, raw_seconds = raw_read_seconds(database)
             raw_timings.append(raw_seconds)
             assert raw_count == count
-    return Pair(count, min(timings), min(raw_timings))
+            began = time.perf_counter()
+            sink.writelines(stream(request))
+            stream_timings.append(time.perf_counter() - began)
+    return Replayed(count, min(timings), min(raw_timings), min(stream_timings))
+
+
+MESSAGE = 1 << 20
 
 
 @dataclass(frozen=True)

@@ -77,17 +77,25 @@ def test_replay_scan_in_the_store(workdir: Path, report: Report) -> None:
 
 def test_replay_through_grpc(amqp_uri: str, workdir: Path, report: Report) -> None:
     result = audit_bench.replay(amqp_uri, workdir / "ingest.db", workdir)
-    report.add(
-        Figure(
-            "audit replay, gRPC stream to a client",
-            f"events/s ({result.count:,} events)",
-            result.rate,
-            "ev/s",
-            baseline=result.baseline_rate,
-            baseline_measure="raw sequential read of the same rows (sqlite3)",
-            target=">= 50,000/s and >= 50 % of raw",
+    for baseline, measure, target in (
+        (
+            result.baseline_rate,
+            "raw sequential read of the same rows (sqlite3)",
+            ">= 50,000/s and >= 50 % of raw",
+        ),
+        (result.stream_rate, "bare grpcio stream of as many bytes, 1 MB messages", "—"),
+    ):
+        report.add(
+            Figure(
+                "audit replay, gRPC stream to a client",
+                f"events/s ({result.count:,} events)",
+                result.rate,
+                "ev/s",
+                baseline=baseline,
+                baseline_measure=measure,
+                target=target,
+            )
         )
-    )
 
 
 def test_verify_an_export(workdir: Path, report: Report) -> None:

@@ -73,5 +73,6 @@ def test_the_audit_benchmarks_run_at_small_scale(amqp_uri: str, tmp_path: Path) 
         3000,
     )
     assert min(ingested.rate, ingested.baseline_rate, scanned.rate, replayed.rate) > 0
+    assert replayed.stream_rate > 0
     assert verified.jobs == 2
     assert consumed > 0
