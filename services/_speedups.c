@@ -28,7 +28,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+
+#if OPENSSL_VERSION_NUMBER < 0x30000000L
+#error "services/_speedups.c needs OpenSSL 3 (EVP_MD_fetch); govnet runs without it in Python"
+#endif
 
 #define DIGEST 32
 
@@ -44,6 +49,7 @@ static int hasher_open(Hasher *h) {
     h->ctx = h->md ? EVP_MD_CTX_new() : NULL;
     if (h->ctx == NULL) {
         EVP_MD_free((EVP_MD *)h->md);
+        ERR_clear_error();
         PyErr_SetString(PyExc_RuntimeError, "OpenSSL has no SHA-256");
         return -1;
     }
@@ -427,30 +433,35 @@ fail:
     return NULL;
 }
 
+#define MAX_DEPTH 4096 /* orjson refuses more than 254 levels before needs_exact is asked */
+
 /* 1 if a float is anywhere in `value` (dicts, lists and tuples are walked), 0 if not, -1
- * on error (nesting too deep). Mirrors envelope._has_float. */
-static int has_float(PyObject *value) {
+ * on error (nested deeper than MAX_DEPTH: a value that holds itself). Mirrors
+ * envelope._has_float, which is iterative: the depth is counted here, not against the
+ * interpreter's recursion limit, so the answer does not depend on the caller's stack. */
+static int has_float(PyObject *value, int depth) {
     PyTypeObject *kind = Py_TYPE(value);
     if (kind == &PyFloat_Type)
         return 1;
     if (kind != &PyDict_Type && kind != &PyList_Type && kind != &PyTuple_Type)
         return 0;
-    if (Py_EnterRecursiveCall(" while looking for floats in an event"))
+    if (depth >= MAX_DEPTH) {
+        PyErr_SetString(PyExc_RecursionError, "a value nested too deeply to look for floats");
         return -1;
+    }
     int found = 0;
     if (kind == &PyDict_Type) {
         Py_ssize_t position = 0;
         PyObject *key, *item;
         while (!found && PyDict_Next(value, &position, &key, &item))
-            found = has_float(item);
+            found = has_float(item, depth + 1);
     } else {
         PyObject **items = kind == &PyList_Type ? ((PyListObject *)value)->ob_item
                                                 : ((PyTupleObject *)value)->ob_item;
         Py_ssize_t n = Py_SIZE(value);
         for (Py_ssize_t k = 0; k < n && !found; k++)
-            found = has_float(items[k]);
+            found = has_float(items[k], depth + 1);
     }
-    Py_LeaveRecursiveCall();
     return found;
 }
 
@@ -466,7 +477,7 @@ static PyObject *needs_exact(PyObject *self, PyObject *args) {
     PyBuffer_Release(&out);
     if (astral)
         Py_RETURN_TRUE;
-    int found = has_float(value);
+    int found = has_float(value, 0);
     if (found < 0)
         return NULL;
     return PyBool_FromLong(found);

@@ -225,6 +225,8 @@ class AuditStore:
                 except IntegrityError:
                     savepoint.rollback()
                     seen = self._keys_in_log(conn, events)
+                    if not seen:  # no event of the batch is logged: not a redelivery
+                        raise
                     grown, indexes = self._append(tx, frontier, events, seen)
             else:
                 seen = self._keys_in_log(conn, events)

@@ -125,7 +125,8 @@ def verify_export(
     `key`: the node's verifier key, pinned by the auditor; without it, the key the file
     names is used (and the result says so). `trusted`: checkpoints obtained elsewhere
     (earlier, or from the parent node's log); the export must agree with each. `jobs`:
-    processes to use. `advance(n)` is called with the bytes done, for a progress bar.
+    threads to scan with (processes without the C loops). `advance(n)` is called with the
+    bytes done, for a progress bar.
     """
     result = Verification()
     with path.open("rb") as handle:
@@ -287,7 +288,7 @@ def _scan(path: str, start: int, end: int, compiled: bool) -> _Scan:
         block_start = before
     if block_start < len(firsts):  # entries no _leaves record covers
         out.uncovered = block_start
-        _sequences(entries, block_start, len(firsts), None, line_of, out)
+        _sequences(entries, block_start, len(firsts), None, line_of, out, None, fast)
     view.release()
     return out
 

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from services.audit.domain import ReplayFilter
 from services.audit.merkle import leaf_hash, root, tree_nodes, verify_consistency, verify_inclusion
 from services.audit.notes import open_note
 from services.audit.store import AuditStore
+from services.audit.store import tree_nodes as stored_nodes
 from services.contract import names
 from services.contract.envelope import Event, decode, encode
 from services.contract.schemas import default_registry
@@ -88,6 +90,25 @@ class AuditStoreSuite:
             store.consistency_proof(16, 34),
         )
         assert store.record_many([batch[34]]) == [35]
+
+    def test_a_refused_row_that_is_no_redelivery_fails_the_batch_and_changes_nothing(
+        self, store: AuditStore
+    ) -> None:
+        # A stray tree node (a hand repair gone wrong) where the batch completes a subtree:
+        # the append fails with the database's error, the log and its tree stay as they were.
+        batch = events(17)
+        store.record_many(batch[:15])
+        with store.db.transaction() as tx:
+            tx.conn.execute(stored_nodes.insert().values(level=4, idx=0, hash=b"\0" * 32))
+
+        with pytest.raises(IntegrityError, match="tree_nodes"):
+            store.record_many(batch[15:17])
+
+        assert store.size() == 15
+        with store.db.transaction() as tx:
+            tx.conn.execute(stored_nodes.delete().where(stored_nodes.c.level == 4))
+        assert store.record_many([batch[15], batch[3], batch[16]]) == [16, None, 17]
+        assert self.leaves(store) == [leaf_hash(encode(e)) for e in batch]
 
     def test_the_stored_tree_gives_the_rfc_6962_root_and_proofs_that_verify(
         self, store: AuditStore

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import sys
 from pathlib import Path
 
 import orjson
@@ -207,3 +208,30 @@ def test_canonical_json_is_the_same_through_the_python_check(
     assert [envelope.canonical_json(v) for v in values] == fast
     assert fast[2] == b'{"a":1}'  # the exact path: 1.0 is 1
     assert fast[5] == '{"a":"😀"}'.encode()
+
+
+def test_the_canonical_check_does_not_depend_on_the_callers_stack() -> None:
+    """The Python check walks without recursing; so does the C one (it counts the depth
+    itself), so a nested event deep in a call stack gets the same answer."""
+    value: dict = {"a": 1}  # type: ignore[type-arg]
+    for _ in range(120):  # 241 levels: orjson takes up to 254
+        value = {"a": [value]}
+    out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+    def deep(levels: int) -> bool:
+        return deep(levels - 1) if levels else scan.needs_exact(value, out)
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(260)
+    try:
+        assert deep(20) is False
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_a_value_that_holds_itself_is_refused_not_crashed() -> None:
+    looped: list = []  # type: ignore[type-arg]
+    looped.append(looped)
+
+    with pytest.raises(RecursionError, match="nested too deeply"):
+        scan.needs_exact({"a": looped}, b"{}")
