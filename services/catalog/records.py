@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from services.catalog.domain import (
     Department,
     Fee,
@@ -294,7 +296,7 @@ def read_jsonl(lines: Iterable[str]) -> Iterator[Line]:
         if not text.strip():
             continue
         try:
-            raw = json.loads(text)
+            raw = orjson.loads(text)
         except ValueError as exc:
             yield Line(number, None, RecordError("", f"not valid JSON ({exc})"))
             continue
