@@ -26,6 +26,18 @@ def _codes(text: str) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
+def _only_codes(text: str) -> list[str] | None:
+    """The division codes of `--only`: left out, every node; given, at least one code."""
+    codes = _codes(text)
+    if text and not codes:
+        _fail(
+            "--only names no division: leave it out for every node, or give comma-separated "
+            "division codes, e.g. --only 320000,320100",
+            2,
+        )
+    return codes
+
+
 def _node_codes(text: str) -> list[str]:
     """The division codes of `--nodes`; unlike `--only`, empty does not mean all of them."""
     codes = _codes(text)
@@ -112,7 +124,7 @@ def deploy_topology(
     shovel, policy) for a province: standards flow down, events flow up."""
     from services.platform.regions import write_topology
 
-    plans = _plans(province, uri_template, vhost_template, port_base, port_step, _codes(only))
+    plans = _plans(province, uri_template, vhost_template, port_base, port_step, _only_codes(only))
     written = write_topology(plans, Path(out_dir), user=user)
     levels = {
         level: sum(p.level == level for p in plans) for level in ("province", "city", "county")

@@ -328,6 +328,11 @@ def test_deploy_topology_writes_every_nodes_settings_and_private_definitions(
         (["--province", "320100"], "govnet: 320100 is not a province in the divisions file\n"),
         (["--only", "320000,999999"], "govnet: not divisions of 320000: 999999\n"),
         (
+            ["--only", " , "],
+            "govnet: --only names no division: leave it out for every node, or give "
+            "comma-separated division codes, e.g. --only 320000,320100\n",
+        ),
+        (
             ["--uri-template", "http://govnet:s3cret@mq.example/{vhost}"],
             "govnet: the URI template 'http://govnet:***@mq.example/{vhost}' must be an amqp:// "
             "or amqps:// URI\n",
