@@ -1,5 +1,11 @@
 """The audit log's speed (issue 5 targets: ingest >= 5,000 events/s, replay >= 50,000
-events/s, and ingest, replay and verify each >= 50 % of its baseline)."""
+events/s, and ingest, replay and verify each >= 50 % of its baseline — the issue's three
+pairs: the store's ingest next to a raw SQLite insert of the same rows, the store's replay
+next to a raw sequential read, verify next to raw SHA-256 of the same bytes).
+
+The end-to-end ingest (through RabbitMQ) and the replay stream (through gRPC) are measured
+too, for what a node and an auditor see; their baselines leave out the broker or the
+network, so they carry the rate targets only."""
 
 from __future__ import annotations
 
@@ -55,7 +61,7 @@ def test_ingest_end_to_end(amqp_uri: str, workdir: Path, report: Report) -> None
                 "ev/s",
                 baseline=baseline,
                 baseline_measure=measure,
-                target=">= 5,000/s and >= 50 % of raw",
+                target=">= 5,000/s",
             )
         )
 
@@ -80,8 +86,8 @@ def test_replay_through_grpc(amqp_uri: str, workdir: Path, report: Report) -> No
     for baseline, measure, target in (
         (
             result.baseline_rate,
-            "raw sequential read of the same rows (sqlite3)",
-            ">= 50,000/s and >= 50 % of raw",
+            "raw sequential read of the same rows (sqlite3), in process",
+            ">= 50,000/s",
         ),
         (result.stream_rate, "bare grpcio stream of as many bytes, 1 MB messages", "—"),
     ):
