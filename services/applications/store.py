@@ -100,6 +100,9 @@ case_reviewers = Table(
     Column("case_number", String(32), primary_key=True),
 )
 
+_REVIEWERS_INDEXED = "applications:case_reviewers-indexed"
+"""The counter that says `case_reviewers` was filled from the cases stored before it."""
+
 catalog_items = Table(
     "catalog_items",
     metadata,
@@ -543,11 +546,14 @@ class ApplicationsStore:
         tx.emit(transition.event_type, transition.data, subject=case.case_number)
 
     def _index_reviewers(self) -> None:
-        """Fill `case_reviewers` from the cases when it is empty: a node whose cases were
-        reviewed before the table existed. Once it has a row this is one cheap look; two
+        """Fill `case_reviewers` from the cases, once per store: a node whose cases were
+        reviewed before the table existed. A counter marks it done, so a start afterwards
+        costs one look (and never scans the cases again, even where none was reviewed); two
         processes starting together may both fill it, and the second adds nothing."""
+        counters = self.db.counters
         with self.db.read() as conn:
-            if conn.execute(select(case_reviewers.c.case_number).limit(1)).first() is not None:
+            marked = select(counters.c.last).where(counters.c.key == _REVIEWERS_INDEXED)
+            if conn.execute(marked).first() is not None:
                 return
             # Only a review puts a department code in a case's state.
             reviewed = conn.execute(
@@ -555,13 +561,12 @@ class ApplicationsStore:
                     cases.c.state.contains('"department_code"')
                 )
             ).all()
-        if not reviewed:
-            return
         with self.db.transaction() as tx:
             for number, state in reviewed:
                 for review in json.loads(state).get("reviews", ()):
                     params = {"department": review["department_code"], "number": number}
                     self._add_reviewer.run(tx.conn, params)
+            self.db.next_value(tx.conn, _REVIEWERS_INDEXED)
 
     def _check_calendar(self, case: Case) -> None:
         """Say once per year when a deadline was counted on a calendar that is not official."""

@@ -321,6 +321,8 @@ class LifecycleSuite:
         store.accept(number, OFFICER)
         with store.db.transaction() as tx:  # as a node stored it before this version
             case_reviewers.drop(tx.conn)
+            counters = store.db.counters
+            tx.conn.execute(counters.delete().where(counters.c.key.contains("case_reviewers")))
         upgraded = ApplicationsStore(store.db)
         page, _ = upgraded.list(CaseQuery(department_code=PARTNER))
         assert [c.case_number for c in page] == [number]
