@@ -22,6 +22,7 @@ from govnet.notifications.v1 import notifications_pb2 as notif_pb
 from govnet.notifications.v1 import notifications_pb2_grpc as notif_grpc
 from services.contract import names
 from services.contract.identifiers import resident_check_char
+from services.platform.grpc_server import NODE_HEADER
 from services.platform.settings import Settings
 
 Echo = Callable[[str], None]
@@ -35,7 +36,9 @@ def demo_resident_id(division: str) -> str:
     return first17 + resident_check_char(first17)
 
 
-def _channel(address: str, timeout: float) -> grpc.Channel:
+def _channel(address: str, timeout: float, division: str = "") -> grpc.Channel:
+    """A channel to the API at `address`. `division`: the node meant (GOVNET_DIVISION),
+    sent with every call so that another node on that port refuses instead of answering."""
     channel = grpc.insecure_channel(address)
     try:
         grpc.channel_ready_future(channel).result(timeout=timeout)
@@ -44,7 +47,26 @@ def _channel(address: str, timeout: float) -> grpc.Channel:
         raise ConnectionError(
             f"no govnet API answers at {address}; start a node with `make run`"
         ) from None
+    if division:
+        return grpc.intercept_channel(channel, _MeantFor(division))
     return channel
+
+
+class _MeantFor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `NODE_HEADER` to every call."""
+
+    def __init__(self, division: str) -> None:
+        self.header = (NODE_HEADER, division)
+
+    def _details(self, details: Any) -> Any:
+        metadata = [*(details.metadata or ()), self.header]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
 
 
 def _wait_for(probe: Callable[[], Any], timeout: float) -> Any:
@@ -77,23 +99,33 @@ def submit_when_item_known(
 
 def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
     try:
-        catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
-        apps = apps_grpc.ApplicationsServiceStub(_channel(settings.grpc_address("applications"), 5))
-        audit = audit_grpc.AuditServiceStub(_channel(settings.grpc_address("audit"), 5))
+        catalog = catalog_grpc.CatalogServiceStub(
+            _channel(settings.grpc_address("catalog"), 5, settings.division)
+        )
+        apps = apps_grpc.ApplicationsServiceStub(
+            _channel(settings.grpc_address("applications"), 5, settings.division)
+        )
+        audit = audit_grpc.AuditServiceStub(
+            _channel(settings.grpc_address("audit"), 5, settings.division)
+        )
         inbox = notif_grpc.NotificationsServiceStub(
-            _channel(settings.grpc_address("notifications"), 5)
+            _channel(settings.grpc_address("notifications"), 5, settings.division)
         )
     except ConnectionError as exc:
         echo(f"govnet demo: {exc}")
         return 1
 
-    items = [
-        i
-        for i in catalog.ListItems(
-            catalog_pb.ListItemsRequest(division=settings.division), timeout=CALL_TIMEOUT
-        )
-        if i.case_kind == "promised" and i.status == catalog_pb.ITEM_STATUS_PUBLISHED
-    ]
+    try:
+        items = [
+            i
+            for i in catalog.ListItems(
+                catalog_pb.ListItemsRequest(division=settings.division), timeout=CALL_TIMEOUT
+            )
+            if i.case_kind == "promised" and i.status == catalog_pb.ITEM_STATUS_PUBLISHED
+        ]
+    except grpc.RpcError as exc:  # e.g. another node holds the port
+        echo(f"govnet demo: {exc.details()}")
+        return 1
     if not items:
         echo("govnet demo: the catalog of this node has no items; start it with GOVNET_SEED=sample")
         return 1
@@ -176,7 +208,9 @@ def tail_audit(
     echo: Echo,
 ) -> int:
     try:
-        audit = audit_grpc.AuditServiceStub(_channel(settings.grpc_address("audit"), 5))
+        audit = audit_grpc.AuditServiceStub(
+            _channel(settings.grpc_address("audit"), 5, settings.division)
+        )
     except ConnectionError as exc:
         echo(f"govnet audit tail: {exc}")
         return 1
@@ -243,7 +277,9 @@ def search_catalog(
     echo: Echo,
 ) -> int:
     try:
-        catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
+        catalog = catalog_grpc.CatalogServiceStub(
+            _channel(settings.grpc_address("catalog"), 5, settings.division)
+        )
         response = catalog.SearchItems(
             catalog_pb.SearchItemsRequest(
                 text=text,
@@ -287,7 +323,9 @@ def conformance_report(
     echo: Echo,
 ) -> int:
     try:
-        catalog = catalog_grpc.CatalogServiceStub(_channel(settings.grpc_address("catalog"), 5))
+        catalog = catalog_grpc.CatalogServiceStub(
+            _channel(settings.grpc_address("catalog"), 5, settings.division)
+        )
         report = catalog.CheckConformance(
             catalog_pb.CheckConformanceRequest(division=division, department_code=department_code),
             timeout=30,

@@ -170,6 +170,7 @@ def run_api(services: Sequence[str], settings: Settings) -> int:
                 settings.grpc_address(service),
                 [api_registration(service, store)],
                 workers=settings.grpc_workers,
+                division=settings.division,
             )
             server.start()
             servers.append(server)

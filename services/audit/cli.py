@@ -38,9 +38,10 @@ def _node(address: str | None, options: Mapping[str, str] | None = None) -> Iter
     from services.audit.client import AuditClientError, stub
     from services.client import _channel
 
-    target = address or _settings().grpc_address("audit")
-    try:
-        channel = _channel(target, 5)
+    settings = None if address else _settings()
+    target = address or settings.grpc_address("audit")  # type: ignore[union-attr]
+    try:  # a node named by address is whichever answers there; else the one configured
+        channel = _channel(target, 5, settings.division if settings else "")
     except ConnectionError as exc:
         _fail(str(exc))
     try:

@@ -84,8 +84,28 @@ def _abort(context: grpc.ServicerContext, exc: BaseException, method: str) -> No
     context.abort(code, message)
 
 
+NODE_HEADER = "govnet-division"
+"""Request metadata: the division whose node the caller means to reach. govnet's own tools
+send it (GOVNET_DIVISION), so that a command run for one node is never answered by another
+node that holds the port; other callers may leave it out."""
+
+
+def wrong_node(node: str, asked: str) -> str | None:
+    """Why a call meant for the node of `asked` cannot be answered by the node of `node`."""
+    if not asked or asked == node:
+        return None
+    return (
+        f"this gRPC API is the node of {node}, not of {asked} (GOVNET_DIVISION): start the "
+        f"{asked} node, or set GOVNET_GRPC_PORT_BASE to the ports of the one that runs"
+    )
+
+
 class _EdgeInterceptor(grpc.ServerInterceptor):
-    """Opens a SERVER span per call and maps exceptions to statuses."""
+    """Opens a SERVER span per call and maps exceptions to statuses; refuses a call meant
+    for another node (`NODE_HEADER`) with FAILED_PRECONDITION."""
+
+    def __init__(self, division: str | None) -> None:
+        self.division = division
 
     def intercept_service(
         self, continuation: Callable[[Any], Any], handler_call_details: Any
@@ -97,11 +117,16 @@ class _EdgeInterceptor(grpc.ServerInterceptor):
         metadata = {
             k: v for k, v in (handler_call_details.invocation_metadata or ()) if isinstance(v, str)
         }
+        refusal = (
+            wrong_node(self.division, metadata.get(NODE_HEADER, "")) if self.division else None
+        )
 
         if handler.unary_unary:
             inner = handler.unary_unary
 
             def unary_unary(request: Any, context: grpc.ServicerContext) -> Any:
+                if refusal:
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, refusal)
                 with tracing.server_span(method, metadata):
                     try:
                         return inner(request, context)
@@ -118,6 +143,8 @@ class _EdgeInterceptor(grpc.ServerInterceptor):
             inner_stream = handler.unary_stream
 
             def unary_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                if refusal:
+                    context.abort(grpc.StatusCode.FAILED_PRECONDITION, refusal)
                 with tracing.server_span(method, metadata):
                     try:
                         yield from inner_stream(request, context)
@@ -145,12 +172,20 @@ class Registration:
 class ApiServer:
     """A grpcio server (threads, no eventlet) for one or more services."""
 
-    def __init__(self, address: str, registrations: Sequence[Registration], *, workers: int = 16):
+    def __init__(
+        self,
+        address: str,
+        registrations: Sequence[Registration],
+        *,
+        workers: int = 16,
+        division: str | None = None,
+    ):
+        """`division`: the node's; calls meant for another node are refused (`NODE_HEADER`)."""
         self.address = address
         self.registrations = list(registrations)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="grpc"),
-            interceptors=[_EdgeInterceptor()],
+            interceptors=[_EdgeInterceptor(division)],
             options=[("grpc.so_reuseport", 0)],
         )
         self.health = health.HealthServicer()

@@ -82,6 +82,24 @@ def test_the_demo_shows_the_audited_application_and_the_inbox_message(county: Ru
     assert "inbox of demo-" in result.stdout
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("catalog", "search", "食品"), ("catalog", "conformance"), ("audit", "checkpoint")],
+)
+def test_a_command_for_another_division_is_refused_by_the_node_on_the_port(
+    county: RunningNode, command: tuple[str, ...]
+) -> None:
+    # GOVNET_DIVISION names the city, but the county node holds the ports the settings name.
+    result = govnet(*command, env={**county.env, "GOVNET_DIVISION": "320100"})
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (
+        "this gRPC API is the node of 320102, not of 320100 (GOVNET_DIVISION): start the "
+        "320100 node, or set GOVNET_GRPC_PORT_BASE to the ports of the one that runs"
+    ) in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_submitted_application_reaches_audit_and_the_applicants_inbox(
     county: RunningNode,
 ) -> None:

@@ -10,6 +10,7 @@ import grpc
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from services.client import _channel
 from services.platform.errors import NotFound, Unavailable
 from services.platform.grpc_server import ApiServer, Registration
 from tests.support.nodes import free_port_base
@@ -125,3 +126,35 @@ def test_a_port_in_use_is_refused_with_the_address() -> None:
             ApiServer(f"127.0.0.1:{port}", [probe_registration(raising(RuntimeError()))])
     finally:
         first.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("meant", "answered"),
+    [(None, True), ("320000", True), ("320102", False)],
+    ids=["no-header", "this-node", "another-node"],
+)
+def test_a_call_meant_for_another_node_is_refused_naming_both(
+    meant: str | None, answered: bool
+) -> None:
+    server = ApiServer(
+        f"127.0.0.1:{free_port_base(1)}",
+        [probe_registration(lambda request, context: b"ok")],
+        workers=2,
+        division="320000",
+    )
+    server.start()
+    try:
+        channel = _channel(server.address, 5, meant or "")
+        call = channel.unary_unary(f"/{SERVICE}/Call", _identity, _identity)
+        if answered:
+            assert call(b"x", timeout=5) == b"ok"
+            return
+        with pytest.raises(grpc.RpcError) as caught:
+            call(b"x", timeout=5)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert caught.value.details() == (
+            "this gRPC API is the node of 320000, not of 320102 (GOVNET_DIVISION): start the "
+            "320102 node, or set GOVNET_GRPC_PORT_BASE to the ports of the one that runs"
+        )
+    finally:
+        server.stop(0)
