@@ -153,7 +153,10 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
         echo(f"govnet demo: Submit failed: {exc.code().name}: {exc.details()}")
         return 1
     if application is None:
-        echo("govnet demo: applications never learned the catalog's items (is its worker up?)")
+        echo(
+            f"govnet demo: the applications service of node {settings.division} never learned "
+            f"item {item.implementation_code} from its catalog (are both workers up?)"
+        )
         return 1
     number = application.case_number
     echo(
