@@ -52,6 +52,11 @@ def _channel(address: str, timeout: float, division: str = "") -> grpc.Channel:
     return channel
 
 
+def _node_channel(settings: Settings, service: str) -> grpc.Channel:
+    """A channel to `service`'s API of the node the settings name (and only that node)."""
+    return _channel(settings.grpc_address(service), 5, settings.division)
+
+
 class _MeantFor(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
     """Adds `NODE_HEADER` to every call."""
 
@@ -99,18 +104,10 @@ def submit_when_item_known(
 
 def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
     try:
-        catalog = catalog_grpc.CatalogServiceStub(
-            _channel(settings.grpc_address("catalog"), 5, settings.division)
-        )
-        apps = apps_grpc.ApplicationsServiceStub(
-            _channel(settings.grpc_address("applications"), 5, settings.division)
-        )
-        audit = audit_grpc.AuditServiceStub(
-            _channel(settings.grpc_address("audit"), 5, settings.division)
-        )
-        inbox = notif_grpc.NotificationsServiceStub(
-            _channel(settings.grpc_address("notifications"), 5, settings.division)
-        )
+        catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
+        apps = apps_grpc.ApplicationsServiceStub(_node_channel(settings, "applications"))
+        audit = audit_grpc.AuditServiceStub(_node_channel(settings, "audit"))
+        inbox = notif_grpc.NotificationsServiceStub(_node_channel(settings, "notifications"))
     except ConnectionError as exc:
         echo(f"govnet demo: {exc}")
         return 1
@@ -211,9 +208,7 @@ def tail_audit(
     echo: Echo,
 ) -> int:
     try:
-        audit = audit_grpc.AuditServiceStub(
-            _channel(settings.grpc_address("audit"), 5, settings.division)
-        )
+        audit = audit_grpc.AuditServiceStub(_node_channel(settings, "audit"))
     except ConnectionError as exc:
         echo(f"govnet audit tail: {exc}")
         return 1
@@ -280,9 +275,7 @@ def search_catalog(
     echo: Echo,
 ) -> int:
     try:
-        catalog = catalog_grpc.CatalogServiceStub(
-            _channel(settings.grpc_address("catalog"), 5, settings.division)
-        )
+        catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
         response = catalog.SearchItems(
             catalog_pb.SearchItemsRequest(
                 text=text,
@@ -326,9 +319,7 @@ def conformance_report(
     echo: Echo,
 ) -> int:
     try:
-        catalog = catalog_grpc.CatalogServiceStub(
-            _channel(settings.grpc_address("catalog"), 5, settings.division)
-        )
+        catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
         report = catalog.CheckConformance(
             catalog_pb.CheckConformanceRequest(division=division, department_code=department_code),
             timeout=30,

@@ -26,28 +26,20 @@ def _codes(text: str) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
 
 
-def _only_codes(text: str) -> list[str] | None:
-    """The division codes of `--only`: left out, every node; given, at least one code."""
+def _chosen_codes(
+    text: str, option: str, example: str, *, all_if_left_out: bool
+) -> list[str] | None:
+    """The division codes an option names. Left out, `--only` means every node; given, it
+    and `--nodes` must name at least one code (`" , "` names none)."""
     codes = _codes(text)
-    if text and not codes:
-        _fail(
-            "--only names no division: leave it out for every node, or give comma-separated "
-            "division codes, e.g. --only 320000,320100",
-            2,
-        )
-    return codes
-
-
-def _node_codes(text: str) -> list[str]:
-    """The division codes of `--nodes`; unlike `--only`, empty does not mean all of them."""
-    codes = _codes(text)
-    if not codes:
-        _fail(
-            "--nodes names no division: give comma-separated division codes, "
-            "e.g. --nodes 320000,320100,320102",
-            2,
-        )
-    return codes
+    if codes or (all_if_left_out and not text):
+        return codes
+    how = "leave it out for every node, or give" if all_if_left_out else "give"
+    _fail(
+        f"{option} names no division: {how} comma-separated division codes, "
+        f"e.g. {option} {example}",
+        2,
+    )
 
 
 _plan_options = [
@@ -124,7 +116,14 @@ def deploy_topology(
     shovel, policy) for a province: standards flow down, events flow up."""
     from services.platform.regions import write_topology
 
-    plans = _plans(province, uri_template, vhost_template, port_base, port_step, _only_codes(only))
+    plans = _plans(
+        province,
+        uri_template,
+        vhost_template,
+        port_base,
+        port_step,
+        _chosen_codes(only, "--only", "320000,320100", all_if_left_out=True),
+    )
     written = write_topology(plans, Path(out_dir), user=user)
     levels = {
         level: sum(p.level == level for p in plans) for level in ("province", "city", "county")
@@ -175,7 +174,7 @@ def region_run(
     from services.platform.settings import Settings, SettingsError, host_port
     from services.platform.supervisor import Supervisor
 
-    codes = _node_codes(nodes)
+    codes = _chosen_codes(nodes, "--nodes", "320000,320100,320102", all_if_left_out=False)
     base = _settings()
     plans = _plans(province, uri_template, vhost_template, port_base, port_step, codes)
     admin = Admin(base.rabbit_admin_url)

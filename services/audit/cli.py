@@ -36,12 +36,10 @@ def _node(address: str | None, options: Mapping[str, str] | None = None) -> Iter
     import grpc
 
     from services.audit.client import AuditClientError, stub
-    from services.client import _channel
+    from services.client import _channel, _node_channel
 
-    settings = None if address else _settings()
-    target = address or settings.grpc_address("audit")  # type: ignore[union-attr]
     try:  # a node named by address is whichever answers there; else the one configured
-        channel = _channel(target, 5, settings.division if settings else "")
+        channel = _channel(address, 5) if address else _node_channel(_settings(), "audit")
     except ConnectionError as exc:
         _fail(str(exc))
     try:

@@ -289,7 +289,7 @@ class AuditStore:
             raise FailedPrecondition("this process holds no signing key")
         with self.db.transaction() as tx:
             frontier = self._locked_frontier(tx.conn)
-            last = self._last_checkpoint_size(tx.conn)
+            last = int(self._checkpointed.scalar(tx.conn, {}))
             grown = tx.conn.execute(
                 select(log_entries.c.log_index)
                 .where(
@@ -359,10 +359,6 @@ class AuditStore:
             )
             found.update((source, id_) for source, id_ in conn.exec_driver_sql(query, tuple(part)))
         return found
-
-    @staticmethod
-    def _last_checkpoint_size(conn: Connection) -> int:
-        return int(conn.execute(select(func.max(checkpoints.c.size))).scalar() or 0)
 
     # -- reading ------------------------------------------------------------------------
 

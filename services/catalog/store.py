@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     DDL,
@@ -837,7 +837,14 @@ class CatalogStore:
             )
         }
         if any(row.status == "revoked" for row in existing.values()):
-            valid = _refuse_changes_to_revoked(valid, numbers, existing, result)
+
+            def item_changed(prepared: Prepared) -> str | None:
+                before = existing.get(prepared.code)
+                if before is None or before.content_hash == prepared.digest:
+                    return None
+                return str(before.status)
+
+            valid = _refuse_changes_to_revoked(valid, numbers, item_changed, result)
         power = [p for p in valid if p.row["kind"] == "power"]
         known = {
             row.basic_code: Standard(
@@ -970,7 +977,16 @@ class CatalogStore:
                     )
                 )
             }
-            pairs = _refuse_guide_changes_to_revoked(pairs, numbers, stored, result)
+
+            def guide_changed(pair: tuple[Guide, Item]) -> str | None:
+                # The first guide of an item that has none is kept: what a file exported
+                # with its revoked items gives a new store (kept, never announced).
+                before = stored.get(pair[0].implementation_code)
+                if before is None or before == _guide_digest(pair[0]):
+                    return None
+                return pair[1].status
+
+            pairs = _refuse_changes_to_revoked(pairs, numbers, guide_changed, result)
         written = self._put_guides(tx, pairs, events=events)
         result.by_record["guide"] = result.by_record.get("guide", 0) + len(pairs)
         result.created += sum(1 for g in written if g.version == 1)
@@ -1454,44 +1470,24 @@ class Prepared:
         return cls(problems, dict(zip(ROW_COLUMNS, values, strict=True)), digest)
 
 
+T = TypeVar("T")
+
+
 def _refuse_changes_to_revoked(
-    valid: Sequence[Prepared], numbers: Sequence[int], existing: dict[str, Any], result: BatchResult
-) -> list[Prepared]:
-    """The import lines to go on with: those that would change a revoked item (stored in
-    `existing`) are rejected instead (`domain.import_violation`); an unchanged one is kept
-    (it changes nothing)."""
-    kept = []
-    for number, prepared in zip(numbers, valid, strict=True):
-        before = existing.get(prepared.code)
-        problem = None
-        if before is not None and before.content_hash != prepared.digest:
-            problem = domain.import_violation(before.status)
-        if problem is None:
-            kept.append(prepared)
-        else:
-            result.rejected.append((number, problem.field, problem.reason))
-    return kept
-
-
-def _refuse_guide_changes_to_revoked(
-    pairs: Sequence[tuple[Guide, Item]],
+    records: Sequence[T],
     numbers: Sequence[int],
-    stored: dict[str, str],
+    revoked_and_changed: Callable[[T], str | None],
     result: BatchResult,
-) -> list[tuple[Guide, Item]]:
-    """The guide lines to go on with: one that would change the guide a revoked item has
-    (its hash in `stored`) is rejected instead (`domain.import_violation`). An unchanged
-    one is kept (it changes nothing), and so is the first guide of an item that has none:
-    what a file exported with its revoked items gives a new store (it is kept, never
-    announced)."""
+) -> list[T]:
+    """The import lines to go on with: one that would change a revoked item or its guide
+    (`revoked_and_changed` gives the stored item's status then, else None) is rejected
+    instead (`domain.import_violation`); an unchanged one is kept (it changes nothing)."""
     kept = []
-    for number, (guide, item) in zip(numbers, pairs, strict=True):
-        problem = None
-        before = stored.get(guide.implementation_code)
-        if before is not None and before != _guide_digest(guide):
-            problem = domain.import_violation(item.status)
+    for number, record in zip(numbers, records, strict=True):
+        status = revoked_and_changed(record)
+        problem = domain.import_violation(status) if status else None
         if problem is None:
-            kept.append((guide, item))
+            kept.append(record)
         else:
             result.rejected.append((number, problem.field, problem.reason))
     return kept
