@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.catalog.domain import Item
+from services.catalog import reading
 from services.catalog.records import FileError, Line, Writer, inspect, read
-from services.catalog.store import BatchResult, CatalogStore, Prepared, prepare
+from services.catalog.store import BatchResult, CatalogStore
 
 BATCH = 1000
 
@@ -78,36 +78,55 @@ class ImportReport:
 def import_lines(
     store: CatalogStore, lines: Iterable[Line], *, progress: Progress | None = None
 ) -> ImportReport:
+    return import_batches(store, _in_batches(lines), progress=progress)
+
+
+def import_batches(
+    store: CatalogStore, batches: Iterable[list[Line]], *, progress: Progress | None = None
+) -> ImportReport:
+    """Import lines given in batches (each its own transaction): lines in error are
+    reported, the others imported. A `FileError` raised by `batches` ends the import with
+    what came before it (`ImportReport.stopped`)."""
     report = ImportReport()
     seen: set[str] = set()
     started = time.perf_counter()
-    batch: list[Line] = []
-
-    def flush() -> None:
-        if batch:
-            report.add(store.import_batch(batch, seen))
-            if progress:
-                progress(len(batch))
-            batch.clear()
-
     with collector_paused():
         try:
-            for line in lines:
-                report.lines += 1
-                if line.error is not None:
-                    report.rejected.append((line.number, line.error.field, line.error.reason))
-                    if progress:
-                        progress(1)
-                    continue
-                batch.append(line)
-                if len(batch) >= BATCH:
-                    flush()
+            for batch in batches:
+                report.lines += len(batch)
+                good = [line for line in batch if line.error is None]
+                if len(good) < len(batch):
+                    report.rejected.extend(
+                        (line.number, line.error.field, line.error.reason)
+                        for line in batch
+                        if line.error is not None
+                    )
+                if good:
+                    report.add(store.import_batch(good, seen))
+                if progress:
+                    progress(len(batch))
         except FileError as exc:
             report.stopped = str(exc)  # every whole line read before it is still imported
-        flush()
     report.rejected.sort()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _in_batches(lines: Iterable[Line]) -> Iterator[list[Line]]:
+    """`lines` in lists of BATCH; a `FileError` comes after the lines read before it."""
+    batch: list[Line] = []
+    try:
+        for line in lines:
+            batch.append(line)
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+    except FileError:
+        if batch:
+            yield batch
+        raise
+    if batch:
+        yield batch
 
 
 @contextmanager
@@ -150,8 +169,8 @@ def import_file(
         parallel = path.stat().st_size > PARALLEL_BYTES and (os.cpu_count() or 1) > 1
     if not parallel:
         return import_lines(store, read(path, encoding), progress=progress)
-    lines = _prepared_in_background(("file", str(path), encoding), store.node.code)
-    return import_lines(store, lines, progress=progress)
+    batches = _prepared_in_background(("file", str(path), encoding), store.node.code)
+    return import_batches(store, batches, progress=progress)
 
 
 def import_generated(
@@ -159,15 +178,15 @@ def import_generated(
 ) -> ImportReport:
     """Generate a synthetic catalog (`generator.generate`) and import it, the generator and
     the preparation running in a second process while this one writes."""
-    lines = _prepared_in_background(("generate", scale, seed), store.node.code)
-    return import_lines(store, lines, progress=progress)
+    batches = _prepared_in_background(("generate", scale, seed), store.node.code)
+    return import_batches(store, batches, progress=progress)
 
 
-def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iterator[Line]:
+def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iterator[list[Line]]:
     context = multiprocessing.get_context("spawn")
     queue: Any = context.Queue(maxsize=8)
     reader = context.Process(
-        target=_prepare_batches, args=(source, node_division, queue), daemon=True
+        target=reading.prepare_batches, args=(source, node_division, BATCH, queue), daemon=True
     )
     reader.start()
     try:
@@ -179,52 +198,11 @@ def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iter
                 raise batch
             if isinstance(batch, str):
                 raise RuntimeError(f"reading {source[1]} failed: {batch}")
-            for number, record, error, packed in batch:
-                prepared = Prepared.unpacked(packed) if packed is not None else None
-                yield Line(number, record, error, prepared)
+            yield reading.unbatched(*batch)
     finally:
         if reader.is_alive():
             reader.terminate()
         reader.join()
-
-
-def _lines_of(source: tuple[Any, ...]) -> Iterator[Line]:
-    if source[0] == "file":
-        yield from read(Path(source[1]), source[2])
-        return
-    from services.catalog.generator import generate
-
-    _, scale, seed = source
-    for number, record in enumerate(generate(scale, seed), start=1):
-        yield Line(number, record)
-
-
-def _prepare_batches(source: tuple[Any, ...], node_division: str, queue: Any) -> None:
-    """The reader process: read (or generate) and prepare every line, in batches, then
-    None. A file that stops being readable sends the lines before and then its `FileError`;
-    any other failure is sent as its message."""
-    gc.disable()  # a short-lived process that makes no cycles (see collector_paused)
-    batch: list[tuple[Any, ...]] = []
-    try:
-        for line in _lines_of(source):
-            if isinstance(line.record, Item):
-                # Items travel as plain tuples; unpickling dataclasses is slow.
-                packed = prepare(line.record, node_division).packed()
-                batch.append((line.number, None, None, packed))
-            else:
-                batch.append((line.number, line.record, line.error, None))
-            if len(batch) >= BATCH:
-                queue.put(batch)
-                batch = []
-        if batch:
-            queue.put(batch)
-        queue.put(None)
-    except FileError as exc:
-        if batch:
-            queue.put(batch)
-        queue.put(exc)
-    except Exception as exc:  # reported to, and raised in, the importing process
-        queue.put(f"{type(exc).__name__}: {exc}")
 
 
 def export_file(store: CatalogStore, path: Path, *, progress: Progress | None = None) -> int:

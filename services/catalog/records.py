@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -118,19 +118,19 @@ class RecordError(ValueError):
         super().__init__(f"{field}: {reason}" if field else reason)
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """One line of a catalog file: its number (from 1; the header of a CSV is line 1) and
-    either a record or the error that kept it from being one."""
+    either a record or the error that kept it from being one. `prepared` is work done
+    ahead of the store for the record (see `store.prepare`), or None; `end` the line the
+    record ends on, if it was set (0: `number`): a CSV record spans several lines when a
+    quoted field holds a newline. (A named tuple: an import makes one per line, and a
+    frozen dataclass costs several times as much to build.)"""
 
     number: int
     record: Record | None
     error: RecordError | None = None
     prepared: Any = None
-    """Work done ahead of the store for this record (see `store.prepare`), or None."""
     end: int = 0
-    """The line the record ends on, if it was set (0: `number`). A CSV record spans several
-    lines when a quoted field holds a newline."""
 
 
 # -- reading -------------------------------------------------------------------------------

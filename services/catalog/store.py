@@ -9,7 +9,6 @@ they are read-only here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -45,14 +44,29 @@ from services.catalog import domain
 from services.catalog.domain import (
     Department,
     Deviation,
-    Fee,
     Guide,
     Item,
-    Material,
     Query,
     Standard,
 )
 from services.catalog.records import Line, parse, to_json
+from services.catalog.rows import (
+    BASIC_CODE,
+    CODE,
+    INSERTED_COLUMNS,
+    KIND,
+    LOCAL,
+    STANDARD_VERSION,
+    STATUS,
+    Prepared,
+    guide_digest,
+    item_digest,
+    item_of_row,
+    item_row,
+    json_text,
+    prepare,
+    prepare_guide,
+)
 from services.contract import names
 from services.contract.envelope import Event
 from services.contract.errors import FieldViolation
@@ -294,7 +308,7 @@ class CatalogStore:
             ).first()
         if row is None:
             raise NotFound(f"no item with code {code} at node {self.node.code}")
-        return _item(row._mapping)
+        return item_of_row(row._mapping)
 
     def guide(self, code: str) -> tuple[Guide, Item]:
         item = self.get(code)
@@ -397,7 +411,7 @@ class CatalogStore:
                     rows = self._page(conn, filters, after, limit, condition)
             else:
                 rows = self._page(conn, filters, after, limit, None)
-        found = [_item(r._mapping) for r in rows[: query.page_size]]
+        found = [item_of_row(r._mapping) for r in rows[: query.page_size]]
         more = len(rows) > query.page_size
         return found, (str(rows[query.page_size - 1].id) if more else "")
 
@@ -685,7 +699,7 @@ class CatalogStore:
         with self.db.transaction() as tx:
             item = self._local(tx.conn, guide.implementation_code)
             domain.check_guide_item(item)
-            result = self._put_guides(tx, [(guide, item)])
+            result = self._put_guides(tx, [(guide, item, guide_digest(guide))])
             if not result:
                 raise FailedPrecondition("the guide is unchanged: nothing to publish")
         return result[0]
@@ -744,7 +758,7 @@ class CatalogStore:
             events: list[tuple[str, dict[str, Any], str | None]] = []
             depts = [ln for ln in lines if isinstance(ln.record, Department)]
             item_lines = [
-                ln for ln in lines if isinstance(ln.record, Item) or ln.prepared is not None
+                ln for ln in lines if ln.record is None or isinstance(ln.record, Item)
             ]
             guide_lines = [ln for ln in lines if isinstance(ln.record, Guide)]
             self._import_departments(tx.conn, depts, result)
@@ -820,11 +834,13 @@ class CatalogStore:
         numbers: list[int] = []  # the line of each valid record
         for line in lines:
             prepared: Prepared = line.prepared or prepare(line.record, self.node.code)  # type: ignore[arg-type]
-            code = prepared.row["implementation_code"]
-            problems = list(prepared.problems)
-            if code in seen:
-                problems.insert(0, ("implementation_code", "appears more than once in the file"))
-            if problems:
+            code = prepared.values[CODE]
+            if code in seen or prepared.problems:
+                problems = list(prepared.problems)
+                if code in seen:
+                    problems.insert(
+                        0, ("implementation_code", "appears more than once in the file")
+                    )
                 result.rejected.append((line.number, *problems[0]))
                 continue
             seen.add(code)
@@ -845,26 +861,35 @@ class CatalogStore:
                 return str(before.status)
 
             valid = _refuse_changes_to_revoked(valid, numbers, item_changed, result)
-        power = [p for p in valid if p.row["kind"] == "power"]
-        known = {
-            row.basic_code: Standard(
-                row.basic_code, row.name, row.type_code, row.legal_basis, row.version, row.status
-            )
-            for row in conn.execute(
-                select(standards).where(
-                    standards.c.basic_code.in_({p.row["basic_code"] for p in power})
+        power = [p for p in valid if p.values[KIND] == "power"]
+        known = (
+            {
+                row.basic_code: Standard(
+                    row.basic_code,
+                    row.name,
+                    row.type_code,
+                    row.legal_basis,
+                    row.version,
+                    row.status,
                 )
-            )
-        }
-        new_items: list[tuple[Item | None, dict[str, Any], str]] = []
+                for row in conn.execute(
+                    select(standards).where(
+                        standards.c.basic_code.in_({p.values[BASIC_CODE] for p in power})
+                    )
+                )
+            }
+            if power
+            else {}
+        )
+        new_items: list[tuple[int, tuple[Any, ...], str]] = []
         new_standards: dict[str, Standard] = {}
         to_check: list[Item] = []
         for prepared in valid:
-            row = prepared.row
-            local = row["local"]
+            values = prepared.values
+            local = values[LOCAL]
             # Most lines (other divisions' convenience items) never need an Item built.
             item: Item | None = None
-            if row["kind"] == "power":
+            if values[KIND] == "power":
                 item = prepared.item
                 standard = known.get(item.basic_code)
                 if item.level == "province":
@@ -884,12 +909,13 @@ class CatalogStore:
                 else:
                     item = replace(item, standard_version=standard.version if standard else 1)
                     to_check.append(item)
-            before = existing.get(prepared.code)
+            before = existing.get(values[CODE])
             if before is None:
-                new_items.append((item, row, prepared.digest))
+                follows = item.standard_version if item else values[STANDARD_VERSION]
+                new_items.append((follows, values, prepared.digest))
                 # A draft is not announced yet; an item revoked before it came here never
                 # was (announcing it would let other services take cases for it).
-                if local and row["status"] == "published":
+                if local and values[STATUS] == "published":
                     item = item or prepared.item
                     events.append(
                         (names.ITEM_PUBLISHED, item.event_data(), item.implementation_code)
@@ -898,7 +924,7 @@ class CatalogStore:
             elif before.content_hash == prepared.digest:
                 result.unchanged += 1
             else:
-                current = _item(before._mapping)
+                current = item_of_row(before._mapping)
                 revised = replace(item or prepared.item, version=current.version + 1)
                 changed = domain.changed_fields(current, revised)
                 change = "revoked" if revised.status == "revoked" else "revised"
@@ -945,15 +971,16 @@ class CatalogStore:
             return
         codes = [ln.record.implementation_code for ln in lines]  # type: ignore[union-attr]
         owners = {
-            row.implementation_code: _item(row._mapping)
+            row.implementation_code: item_of_row(row._mapping)
             for row in tx.conn.execute(select(items).where(items.c.implementation_code.in_(codes)))
         }
-        pairs = []
+        pairs: list[tuple[Guide, Item, str]] = []
         numbers: list[int] = []  # the line of each valid record
         for line in lines:
             guide = line.record
             assert isinstance(guide, Guide)
-            problems = domain.guide_violations(guide)
+            # The reading process may have found its problems and digest (`prepare_guide`).
+            problems, digest = line.prepared or prepare_guide(guide)
             if not problems and guide.implementation_code not in owners:
                 problems = [
                     FieldViolation(
@@ -965,7 +992,7 @@ class CatalogStore:
             if problems:
                 result.rejected.append((line.number, problems[0].field, problems[0].reason))
                 continue
-            pairs.append((guide, owners[guide.implementation_code]))
+            pairs.append((guide, owners[guide.implementation_code], digest))
             numbers.append(line.number)
         revoked = [item.implementation_code for item in owners.values() if item.status == "revoked"]
         if revoked:
@@ -978,11 +1005,11 @@ class CatalogStore:
                 )
             }
 
-            def guide_changed(pair: tuple[Guide, Item]) -> str | None:
+            def guide_changed(pair: tuple[Guide, Item, str]) -> str | None:
                 # The first guide of an item that has none is kept: what a file exported
                 # with its revoked items gives a new store (kept, never announced).
                 before = stored.get(pair[0].implementation_code)
-                if before is None or before == _guide_digest(pair[0]):
+                if before is None or before == pair[2]:
                     return None
                 return pair[1].status
 
@@ -998,32 +1025,31 @@ class CatalogStore:
     def _insert_items(self, tx: Tx, new: Sequence[Item], *, change: str) -> None:
         self._insert_rows(
             tx,
-            [(item, row, _digest(row)) for item in new for row in [_row(item, self.node.code)]],
+            [
+                (item.standard_version, tuple(row.values()), item_digest(row))
+                for item in new
+                for row in [item_row(item, self.node.code)]
+            ],
             change=change,
         )
 
     def _insert_rows(
-        self, tx: Tx, new: Sequence[tuple[Item | None, dict[str, Any], str]], *, change: str
+        self, tx: Tx, new: Sequence[tuple[int, tuple[Any, ...], str]], *, change: str
     ) -> None:
-        """Insert new items from their rows; `Item` (when the caller built one) supplies the
-        standard version it follows."""
+        """Insert new items: each is (the standard version it follows, its values in
+        `ROW_COLUMNS` order, its digest). The rows go to the driver as tuples, the time of
+        the change converted once for all of them."""
+        now = self.db.driver_value(items.c.changed_at, tx.now)
+        s = STANDARD_VERSION
         rows = [
-            row
-            | {
-                "standard_version": item.standard_version if item else row["standard_version"],
-                "content_hash": digest,
-                "change": change,
-                "changed_fields": "[]",
-                "reason": "",
-                "changed_at": tx.now,
-            }
-            for item, row, digest in new
+            (*values[:s], follows, *values[s + 1 :], digest, change, "[]", "", now)
+            for follows, values, digest in new
         ]
         if self.db.dialect != "sqlite":
-            self.db.bulk_insert(tx.conn, items, rows)
+            self.db.insert_tuples(tx.conn, items, INSERTED_COLUMNS, rows)
             return
         last = tx.conn.exec_driver_sql("SELECT max(id) FROM items").scalar() or 0
-        self.db.bulk_insert(tx.conn, items, rows)
+        self.db.insert_tuples(tx.conn, items, INSERTED_COLUMNS, rows)
         _index_new_items(tx.conn, after=last)
 
     def _replace(
@@ -1048,15 +1074,15 @@ class CatalogStore:
                 implementation_code=current.implementation_code,
                 version=current.version,
                 change=old.change,
-                record=_TEXT.encode(to_json(current)),
+                record=json_text(to_json(current)),
                 changed_fields=old.changed_fields,
                 reason=old.reason,
                 changed_at=old.changed_at,
             )
         )
-        row = _row(new, self.node.code)
+        row = item_row(new, self.node.code)
         values = row | {
-            "content_hash": digest or _digest(row),
+            "content_hash": digest or item_digest(row),
             "change": change,
             "changed_fields": json.dumps(list(changed)),
             "reason": reason,
@@ -1102,15 +1128,16 @@ class CatalogStore:
     def _put_guides(
         self,
         tx: Tx,
-        pairs: Sequence[tuple[Guide, Item]],
+        pairs: Sequence[tuple[Guide, Item, str]],
         *,
         events: list[tuple[str, dict[str, Any], str | None]] | None = None,
     ) -> list[Guide]:
-        """Store guides that are new or changed (a new version); return them. Their events
-        go to `events` when given, else they are emitted at once."""
+        """Store guides (each with its item and `guide_digest`) that are new or changed (a
+        new version); return them. Their events go to `events` when given, else they are
+        emitted at once."""
         if not pairs:
             return []
-        codes = [g.implementation_code for g, _ in pairs]
+        codes = [g.implementation_code for g, _, _ in pairs]
         existing = {
             row.implementation_code: row
             for row in tx.conn.execute(
@@ -1119,14 +1146,13 @@ class CatalogStore:
         }
         new_rows, history_rows, updates, written = [], [], [], []
         pending: list[tuple[str, dict[str, Any], str | None]] = []
-        for guide, item in pairs:
-            digest = _guide_digest(guide)
+        for guide, item, digest in pairs:
             before = existing.get(guide.implementation_code)
             if before is not None and before.content_hash == digest:
                 continue
             version = 1 if before is None else before.version + 1
             stored = replace(guide, version=version)
-            text_record = _TEXT.encode(to_json(stored))
+            text_record = json_text(to_json(guide, version=version))
             if before is None:
                 new_rows.append(
                     {
@@ -1249,7 +1275,7 @@ class CatalogStore:
         ).all()
         count = 0
         for row in rows:
-            current = _item(row._mapping)
+            current = item_of_row(row._mapping)
             followed = replace(
                 current,
                 name=standard.name,
@@ -1321,7 +1347,7 @@ class CatalogStore:
         row = conn.execute(select(items).where(items.c.implementation_code == code.strip())).first()
         if row is None:
             raise NotFound(f"no item with implementation code {code} at node {self.node.code}")
-        item = _item(row._mapping)
+        item = item_of_row(row._mapping)
         if not row.local:
             raise FailedPrecondition(
                 f"item {code} belongs to division {item.division}; change it at that node"
@@ -1336,7 +1362,7 @@ class CatalogStore:
                 items.c.kind == "power",
             )
         ).all()
-        return [_item(r._mapping) for r in rows]
+        return [item_of_row(r._mapping) for r in rows]
 
     def _published_implementations(self, conn: Connection, basic_code: str) -> int:
         return int(
@@ -1385,91 +1411,6 @@ def _department_violations(dept: Department) -> list[FieldViolation]:
     return problems
 
 
-_DIGESTED = (
-    "basic_code",
-    "name",
-    "type_code",
-    "legal_basis",
-    "kind",
-    "level",
-    "division",
-    "department_code",
-    "department_name",
-    "status",
-    "case_kind",
-    "legal_limit_days",
-    "promised_limit_days",
-    "address",
-    "materials",
-    "fees",
-)
-
-
-ROW_COLUMNS = (
-    "implementation_code",
-    "basic_code",
-    "name",
-    "type_code",
-    "legal_basis",
-    "kind",
-    "level",
-    "division",
-    "department_code",
-    "department_name",
-    "status",
-    "version",
-    "standard_version",
-    "case_kind",
-    "legal_limit_days",
-    "promised_limit_days",
-    "address",
-    "materials",
-    "fees",
-    "search",
-    "local",
-)
-
-
-class Prepared:
-    """What can be worked out about an item line without the store: its problems (field,
-    reason), its row and the digest of what it says. `import_file` prepares lines in a
-    reader process and ships them as plain tuples (`packed`), because unpickling
-    dataclasses would cost the writing process more than the database does. The `Item` is
-    built from the row only when the import logic needs one."""
-
-    __slots__ = ("_item", "digest", "problems", "row")
-
-    def __init__(
-        self,
-        problems: tuple[tuple[str, str], ...],
-        row: dict[str, Any],
-        digest: str,
-        item: Item | None = None,
-    ) -> None:
-        self.problems = problems
-        self.row = row
-        self.digest = digest
-        self._item = item
-
-    @property
-    def code(self) -> str:
-        return str(self.row["implementation_code"])
-
-    @property
-    def item(self) -> Item:
-        if self._item is None:
-            self._item = _item(self.row)
-        return self._item
-
-    def packed(self) -> tuple[Any, ...]:
-        return (self.problems, tuple(self.row[c] for c in ROW_COLUMNS), self.digest)
-
-    @classmethod
-    def unpacked(cls, packed: tuple[Any, ...]) -> Prepared:
-        problems, values, digest = packed
-        return cls(problems, dict(zip(ROW_COLUMNS, values, strict=True)), digest)
-
-
 T = TypeVar("T")
 
 
@@ -1491,88 +1432,6 @@ def _refuse_changes_to_revoked(
         else:
             result.rejected.append((number, problem.field, problem.reason))
     return kept
-
-
-def prepare(item: Item, node_division: str) -> Prepared:
-    row = _row(item, node_division)
-    problems = tuple((v.field, v.reason) for v in domain.item_violations(item))
-    return Prepared(problems, row, _digest(row), item)
-
-
-def _digest(row: dict[str, Any]) -> str:
-    """What an item says, as a hash: an import leaves an item alone when it is unchanged."""
-    text_row = "\x1f".join(str(row[name]) for name in _DIGESTED)
-    return hashlib.sha1(text_row.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-def _guide_digest(guide: Guide) -> str:
-    """What a guide says, as a hash (its version is the catalog's business, not the
-    guide's): an unchanged guide is left alone."""
-    return _hash(to_json(guide) | {"version": 0})
-
-
-def _hash(record: dict[str, Any]) -> str:
-    text_record = _HASHED.encode(record)
-    return hashlib.sha1(text_record.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-
-# Made once: json.dumps with any option builds an encoder at every call, which costs more
-# than encoding a short value. The texts are exactly json.dumps's (they are stored, and
-# hashed to tell an unchanged record).
-_TEXT = json.JSONEncoder(ensure_ascii=False)
-_HASHED = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def _row(item: Item, node_division: str) -> dict[str, Any]:
-    return {
-        "implementation_code": item.implementation_code,
-        "basic_code": item.basic_code,
-        "name": item.name,
-        "type_code": item.type_code,
-        "legal_basis": item.legal_basis,
-        "kind": item.kind,
-        "level": item.level,
-        "division": item.division,
-        "department_code": item.department_code,
-        "department_name": item.department_name,
-        "status": item.status,
-        "version": item.version,
-        "standard_version": item.standard_version,
-        "case_kind": item.case_kind,
-        "legal_limit_days": item.legal_limit_days,
-        "promised_limit_days": item.promised_limit_days,
-        "address": item.address,
-        "materials": _TEXT.encode(
-            [{"name": m.name, "required": m.required} for m in item.materials]
-        ),
-        "fees": _TEXT.encode([{"item": f.item, "standard": f.standard} for f in item.fees]),
-        "search": domain.search_text(item.name),
-        "local": item.division == node_division,
-    }
-
-
-def _item(row: Any) -> Item:
-    return Item(
-        implementation_code=row["implementation_code"],
-        basic_code=row["basic_code"],
-        name=row["name"],
-        type_code=row["type_code"],
-        legal_basis=row["legal_basis"],
-        level=row["level"],
-        division=row["division"],
-        department_code=row["department_code"],
-        department_name=row["department_name"],
-        kind=row["kind"],
-        status=row["status"],
-        version=row["version"],
-        case_kind=row["case_kind"],
-        legal_limit_days=row["legal_limit_days"],
-        promised_limit_days=row["promised_limit_days"],
-        address=row["address"],
-        materials=tuple(Material(m["name"], m["required"]) for m in json.loads(row["materials"])),
-        fees=tuple(Fee(f["item"], f["standard"]) for f in json.loads(row["fees"])),
-        standard_version=row["standard_version"],
-    )
 
 
 _STANDARD_EVENTS = frozenset({names.ITEM_PUBLISHED, names.ITEM_REVISED, names.ITEM_REVOKED})

@@ -171,6 +171,13 @@ class DivisionCode:
 
 def check_division_code(value: str) -> DivisionCode:
     """Validate a 6-digit GB/T 2260 code: province (2) + prefecture (2) + county (2)."""
+    if type(value) is str:  # a few hundred codes, checked once per import row: remembered
+        return _check_division_code(value)
+    return _check_division_code.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_division_code(value: str) -> DivisionCode:
     text = _require_text(value)
     if len(text) != 6:
         raise IdentifierError(f"must be 6 digits, got {len(text)} characters")

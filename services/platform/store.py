@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from services.contract.envelope import Event, Source, encode, encoded, new_event
+from services.contract.envelope import Event, Source, encode, new_event, numbered
 from services.contract.registry import Registry
 from services.platform import tracing
 
@@ -455,7 +455,8 @@ class Database:
         if not built:
             return []
         last = self.next_value(conn, f"sequence:{self.source}", len(built))
-        stored = [encoded(e.with_sequence(last - len(built) + 1 + i)) for i, e in enumerate(built)]
+        first = last - len(built) + 1
+        stored = [numbered(e, first + i) for i, e in enumerate(built)]
         now = time.time()
         claimed = now + self.fast_path_lease if self.fast_path_lease else None
         rows = [
@@ -545,6 +546,15 @@ class Database:
             f"VALUES ({', '.join('?' * len(columns))})"
         )
         _raw(conn, statement, list(rows), many=True)
+
+    def driver_value(self, column: Column[Any], value: Any) -> Any:
+        """`value` as `insert_tuples` takes it for `column`: converted by the column type's
+        own bind processor on SQLite (a datetime becomes SQLAlchemy's text form), as it is
+        elsewhere (SQLAlchemy converts it there). For a value many rows share."""
+        if self.dialect != "sqlite":
+            return value
+        process = column.type._cached_bind_processor(self.engine.dialect)
+        return process(value) if process is not None else value
 
     def upsert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ON CONFLICT on both SQLite and PostgreSQL."""

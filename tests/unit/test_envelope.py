@@ -888,3 +888,17 @@ def test_an_event_built_in_code_has_no_wire_object() -> None:
 
     assert event.wire is None
     assert encode(event) == canonical_json(event.to_dict())
+
+
+def test_numbering_a_new_event_gives_the_bytes_encoding_it_again_would(
+    registry: Registry,
+) -> None:
+    from services.contract.envelope import Source, encoded, numbered
+
+    data = application()["data"]
+    source = Source.for_service("320102", "applications")
+    event = new_event(registry, "application.submitted", data, source=source, now=datetime.now(UTC))
+    once = numbered(event, 42)
+    assert once.sequence == 42
+    assert once.body == encoded(event.with_sequence(42)).body
+    assert json.loads(once.body)["sequence"] == 42
