@@ -757,9 +757,7 @@ class CatalogStore:
         with self.db.transaction() as tx:
             events: list[tuple[str, dict[str, Any], str | None]] = []
             depts = [ln for ln in lines if isinstance(ln.record, Department)]
-            item_lines = [
-                ln for ln in lines if ln.record is None or isinstance(ln.record, Item)
-            ]
+            item_lines = [ln for ln in lines if ln.record is None or isinstance(ln.record, Item)]
             guide_lines = [ln for ln in lines if isinstance(ln.record, Guide)]
             self._import_departments(tx.conn, depts, result)
             self._import_items(tx, item_lines, seen, result, events)
