@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import (
@@ -102,6 +103,87 @@ class StoreSuite:
         for thread in threads:
             thread.join()
         assert sorted(e.sequence for e in self.outbox_events(db)) == list(range(1, 41))
+
+    def test_group_commit_gives_each_concurrent_write_its_own_result(self, db: Database) -> None:
+        db.enable_group_commit()
+        results: dict[tuple[int, int], object] = {}
+
+        def writer(n: int) -> None:
+            for i in range(10):
+                results[(n, i)] = db.write(
+                    lambda tx, n=n, i=i: (
+                        tx.emit(names.EVENT_REJECTED, rejected_payload(f"{n}.{i}")),
+                        (n, i),
+                    )[1]
+                )
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        db.close_group_commit()
+        assert all(result == key for key, result in results.items())
+        assert len(results) == 80
+        events = self.outbox_events(db)
+        assert sorted(e.sequence for e in events) == list(range(1, 81))
+        assert sorted(e.data["reason"] for e in events) == sorted(f"{n}.{i}" for n, i in results)
+
+    def test_a_failing_write_of_a_group_fails_alone_and_emits_nothing(self, db: Database) -> None:
+        db.enable_group_commit()
+        held, release = threading.Event(), threading.Event()
+
+        def hold(tx: Any) -> str:  # keeps the writer busy while the next batch queues up
+            tx.emit(names.EVENT_REJECTED, rejected_payload("first"))
+            held.set()
+            release.wait(10)
+            return "first"
+
+        def good(reason: str) -> Callable[[Any], str]:
+            def work(tx: Any) -> str:
+                tx.emit(names.EVENT_REJECTED, rejected_payload(reason))
+                return reason
+
+            return work
+
+        def bad(tx: Any) -> str:
+            tx.emit(names.EVENT_REJECTED, rejected_payload("bad"))
+            raise ValueError("this write is refused")
+
+        outcomes: dict[str, object] = {}
+
+        def call(name: str, work: Callable[[Any], str]) -> None:
+            try:
+                outcomes[name] = db.write(work)
+            except ValueError as exc:
+                outcomes[name] = exc
+
+        first = threading.Thread(target=call, args=("first", hold))
+        first.start()
+        assert held.wait(10)
+        others = [
+            threading.Thread(target=call, args=(name, work))
+            for name, work in (("a", good("a")), ("bad", bad), ("b", good("b")))
+        ]
+        for thread in others:
+            thread.start()
+        queued = db._group._queue  # type: ignore[union-attr]
+        for _ in range(10_000):  # until all three wait behind the held write: one batch
+            if queued.qsize() == 3:
+                break
+            release.wait(0.001)
+        assert queued.qsize() == 3
+        release.set()
+        for thread in [first, *others]:
+            thread.join()
+        db.close_group_commit()
+        assert outcomes["first"] == "first"
+        assert outcomes["a"] == "a"
+        assert outcomes["b"] == "b"
+        assert isinstance(outcomes["bad"], ValueError)
+        events = self.outbox_events(db)
+        assert sorted(e.data["reason"] for e in events) == ["a", "b", "first"]
+        assert sorted(e.sequence for e in events) == [1, 2, 3]
 
     def test_an_event_is_applied_once_however_often_it_is_consumed(self, db: Database) -> None:
         with db.transaction() as tx:
