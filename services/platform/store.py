@@ -42,6 +42,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     text,
 )
@@ -378,6 +379,7 @@ class Database:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
                 for metadata in (self.metadata, *metadatas):
                     metadata.create_all(conn)
+                    _add_missing_columns(conn, metadata)
 
     def on_commit(self, callback: Callable[[list[Event]], None]) -> None:
         """Call `callback(events)` after each commit that emitted events."""
@@ -579,6 +581,31 @@ class Database:
                 callback(events)
             except Exception:  # a wake-up must never fail a committed request
                 log.exception("on-commit callback failed")
+
+
+def _add_missing_columns(conn: Connection, metadata: MetaData) -> None:
+    """Add to existing tables the nullable columns a newer version defined (a store made
+    by an older version lacks them; `create_all` makes only missing tables). A column that
+    may not be null cannot be added to rows that have none: that takes a migration, and is
+    refused at start naming the table and column."""
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(
+                    f"table {table.name} has no column {column.name}, which may not be "
+                    "null: this store needs a migration"
+                )
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
+            log.info(
+                "added column %s.%s to a store made by an older version", table.name, column.name
+            )
 
 
 class GroupCommit:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     bindparam,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -184,6 +185,48 @@ class StoreSuite:
         events = self.outbox_events(db)
         assert sorted(e.data["reason"] for e in events) == ["a", "b", "first"]
         assert sorted(e.sequence for e in events) == [1, 2, 3]
+
+    def test_a_store_made_by_an_older_version_gets_the_new_nullable_columns(
+        self, db: Database
+    ) -> None:
+        older = MetaData()
+        Table("cards", older, Column("code", String(10), primary_key=True))
+        db.create_schema(older)
+        with db.transaction() as tx:
+            tx.conn.execute(text("INSERT INTO cards (code) VALUES ('old')"))
+        newer = MetaData()
+        cards = Table(
+            "cards",
+            newer,
+            Column("code", String(10), primary_key=True),
+            Column("item", String(40)),
+            Column("seen", DateTime(timezone=True)),
+        )
+        db.create_schema(newer)
+        db.create_schema(newer)  # again: nothing left to add
+        with db.transaction() as tx:
+            tx.conn.execute(insert(cards).values(code="new", item="X-1", seen=NOW))
+        with db.read() as conn:
+            rows = conn.execute(select(cards).order_by(cards.c.code)).all()
+        # (SQLite gives the time back without its zone, as it does for every table.)
+        assert [(r.code, r.item, r.seen and r.seen.replace(tzinfo=UTC)) for r in rows] == [
+            ("new", "X-1", NOW),
+            ("old", None, None),
+        ]
+
+    def test_a_missing_column_that_may_not_be_null_is_refused_by_name(self, db: Database) -> None:
+        older = MetaData()
+        Table("cards", older, Column("code", String(10), primary_key=True))
+        db.create_schema(older)
+        newer = MetaData()
+        Table(
+            "cards",
+            newer,
+            Column("code", String(10), primary_key=True),
+            Column("kind", String(10), nullable=False),
+        )
+        with pytest.raises(RuntimeError, match="table cards has no column kind, which may not"):
+            db.create_schema(newer)
 
     def test_an_event_is_applied_once_however_often_it_is_consumed(self, db: Database) -> None:
         with db.transaction() as tx:
