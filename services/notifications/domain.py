@@ -74,6 +74,7 @@ class Case:
     channel: str
     department: str | None
     division: str
+    implementation_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ def case_from_submitted(data: Mapping[str, Any], division: str) -> Case:
         channel=data["channel"],
         department=data.get("department"),
         division=division,
+        implementation_code=data["implementation_code"],
     )
 
 
@@ -281,10 +283,87 @@ def plan_escalation(
         "rectify_days": rectify_days,
     }
     send = _Sender(templates, channels)
+    return send(
+        "rectification.escalated", escalation_recipient(supervisor, division), supervisor, values
+    )
+
+
+def escalation_recipient(supervisor: Contact | None, division: str) -> str:
+    """Whose inbox a missed rectification of a department of `division` goes to: its
+    supervising department's, else the supervision office's of the level above."""
     if supervisor is None:
-        office = supervision_key(supervising_division(division))
-        return send("rectification.escalated", office, None, values)
-    return send("rectification.escalated", supervisor.key, supervisor, values)
+        return supervision_key(supervising_division(division))
+    return supervisor.key
+
+
+def escalation_data(
+    rectification_id: str,
+    evaluated: Mapping[str, Any],
+    case: Case,
+    *,
+    department: Contact | None,
+    department_code: str,
+    escalated_to: str,
+    rectify_by: date,
+    escalated_at: datetime,
+) -> dict[str, Any]:
+    """The payload of `rectification.escalated`: all the supervising level needs to be told,
+    at a node that never saw the case. `evaluated` is the bad review (`application.evaluated`),
+    `department` the late department's directory entry, if any: without a name there, the
+    department is named by its code, as the escalating node's own message names it."""
+    return {
+        "rectification_id": rectification_id,
+        "case_number": case.case_number,
+        "implementation_code": case.implementation_code or None,
+        "item_name": case.item_name,
+        "department": {
+            "code": department_code,
+            "name": (department.name if department is not None else "") or department_code,
+        },
+        "level": evaluated.get("level"),
+        "comment": evaluated.get("comment"),
+        "rectify_by": rectify_by.isoformat(),
+        "escalated_to": escalated_to,
+        "escalated_at": escalated_at.isoformat(),
+    }
+
+
+def plan_received_escalation(
+    escalated: Mapping[str, Any],
+    *,
+    division: str,
+    escalated_from: str,
+    channels: frozenset[str],
+    templates: TemplateSet,
+) -> list[Planned]:
+    """The message a `rectification.escalated` from a node below calls for at the node of
+    `division`: the one the escalating node keeps in its own copy of the inbox, for this
+    division's electronic supervision office (`supervision_key`). Nothing when it is for
+    someone else — another level's office, or a supervising department (`dept:<USCC>`),
+    whose inbox is the escalating node's.
+
+    The `rectification.escalated` template is written for `application.evaluated` (its
+    `event:`), so the values are those fields of that event the escalation carries (case
+    number, department code, level, comment) and the context the template may use: the
+    case's item and department names, `level_name`, `rectify_by` and, as `division.name`,
+    `escalated_from` (the escalating node's division name). What the escalation does not
+    carry (the review's time and channel, `rectify_days`, the applicant) renders empty."""
+    office = supervision_key(division)
+    if escalated["escalated_to"] != office:
+        return []
+    department = escalated["department"]
+    values = {
+        "case_number": escalated["case_number"],
+        "department": department["code"],
+        "level": escalated["level"],
+        "bad": True,
+        "comment": escalated.get("comment"),
+        "case": {"item_name": escalated["item_name"], "department_name": department["name"]},
+        "division": {"name": escalated_from},
+        "level_name": LEVELS.get(escalated["level"], Localized()),
+        "rectify_by": date.fromisoformat(escalated["rectify_by"]),
+    }
+    return _Sender(templates, channels)("rectification.escalated", office, None, values)
 
 
 def result_text(concluded: Mapping[str, Any]) -> Localized:

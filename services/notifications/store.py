@@ -96,6 +96,7 @@ cases = Table(
     Column("account_id", String(128)),
     Column("applicant_name", String(200), nullable=False),
     Column("item_name", String(200), nullable=False),
+    Column("implementation_code", String(40)),  # for the escalation event
     Column("channel", String(20), nullable=False),
     Column("department", String(18)),
     Column("division", String(6), nullable=False),
@@ -222,6 +223,7 @@ _CASE_COLUMNS = frozenset(
         "account_id",
         "applicant_name",
         "item_name",
+        "implementation_code",
         "channel",
         "department",
         "division",
@@ -375,6 +377,9 @@ class NotificationsStore:
             self._learn_department(tx.conn, data.get("department") or {}, tx.now)
             batch.departments.clear()
             return
+        if event.type == names.RECTIFICATION_ESCALATED:
+            self._receive_escalation(tx, batch, event)
+            return
         if not event.type.startswith("application."):
             return
         if event.type == names.APPLICATION_SUBMITTED:
@@ -436,6 +441,30 @@ class NotificationsStore:
             )
         self._create(tx, batch, plan.notifications, event.source, event.id, event.type, case)
 
+    def _receive_escalation(self, tx: Tx, batch: _Batch, event: Event) -> None:
+        """An escalation from a node below: when it is for this division's supervision
+        office, that office's inbox message, as the escalating node wrote it there."""
+        try:
+            escalated_from = division(event.division).name
+        except UnknownDivision:
+            escalated_from = ""
+        planned = domain.plan_received_escalation(
+            event.data,
+            division=self.db.source.division,
+            escalated_from=escalated_from,
+            channels=self.channels,
+            templates=self.templates,
+        )
+        if not planned:
+            log.debug(
+                "an escalation for another level or department; nothing to do",
+                extra={"cause_id": event.id, "cause_type": event.type},
+            )
+        self._create(
+            tx, batch, planned, event.source, event.id, event.type, None,
+            case_number=event.data["case_number"],
+        )  # fmt: skip
+
     def _rectify_by(self, now: datetime) -> date:
         """`rectify_days` working days after today (China Standard Time)."""
         today = now.astimezone(domain.CHINA).date()
@@ -452,10 +481,13 @@ class NotificationsStore:
         cause_id: str,
         cause_type: str,
         case: Case | None,
+        *,
+        case_number: str | None = None,
     ) -> None:
         """Render and queue the notifications for `_flush`. Inbox messages and work orders
         are delivered on the spot; emails and SMS wait for the delivery loop. (The cause was
-        marked processed in this transaction, so none of these can exist already.)
+        marked processed in this transaction, so none of these can exist already.) Their
+        case is `case`, or only `case_number` for a case this node does not hold.
 
         A message whose text renders empty (a template made only of fields the event left
         empty) is not queued: nobody is sent a blank message; the log says which."""
@@ -481,7 +513,7 @@ class NotificationsStore:
                 "language": rendered.language,
                 "title": rendered.title,
                 "body": rendered.text_for(item.channel),
-                "case_number": case.case_number if case else None,
+                "case_number": case.case_number if case else case_number,
                 "status": DELIVERED if immediate else CREATED,
                 "attempts": 1 if immediate else 0,
                 "next_attempt_at": None if immediate else tx.now,
@@ -600,14 +632,16 @@ class NotificationsStore:
                 )
                 if supervisor is None and late is not None and late.supervisor:
                     supervisor = Contact(domain.department_key(late.supervisor))
+                review = json.loads(row.review)
+                rectify_by = date.fromisoformat(row.due_date)
                 planned = domain.plan_escalation(
-                    json.loads(row.review),
+                    review,
                     supervisor=supervisor,
                     division=row.division,
                     base=self._context(tx.conn, case),
                     channels=self.channels,
                     templates=self.templates,
-                    rectify_by=date.fromisoformat(row.due_date),
+                    rectify_by=rectify_by,
                     rectify_days=self.settings.rectify_days,
                 )
                 tx.conn.execute(
@@ -618,8 +652,26 @@ class NotificationsStore:
                 escalated += 1
                 self._create(
                     tx, batch, planned, str(self.db.source), f"escalation:{row.id}",
-                    "rectification.escalated", case,
+                    names.RECTIFICATION_ESCALATED, case,
                 )  # fmt: skip
+                # The supervising level hears of it in its own node too (its notifications
+                # service applies the event when it is for its office).
+                batch.emits.append(
+                    (
+                        names.RECTIFICATION_ESCALATED,
+                        domain.escalation_data(
+                            row.id,
+                            review,
+                            case,
+                            department=late,
+                            department_code=row.department,
+                            escalated_to=domain.escalation_recipient(supervisor, row.division),
+                            rectify_by=rectify_by,
+                            escalated_at=tx.now,
+                        ),
+                        case.case_number,
+                    )
+                )
             self._flush(tx, batch)
         return escalated
 
@@ -1208,6 +1260,7 @@ class NotificationsStore:
                 "account_id": case.account_id,
                 "applicant_name": case.applicant_name,
                 "item_name": case.item_name,
+                "implementation_code": case.implementation_code,
                 "channel": case.channel,
                 "department": case.department,
                 "division": case.division,
@@ -1358,6 +1411,7 @@ def _case(row: Any) -> Case:
         channel=row["channel"],
         department=row["department"],
         division=row["division"],
+        implementation_code=row["implementation_code"],
     )
 
 

@@ -1,5 +1,6 @@
 """The notifications worker: turns events into messages for applicants and departments,
-sends emails and SMS, and follows up (evaluation invitations, missed rectifications)."""
+sends emails and SMS, and follows up (evaluation invitations, missed rectifications). It
+also tells this level's supervision office of rectifications escalated by the nodes below."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from services.contract.names import (
     NOTIFICATIONS,
     NOTIFICATIONS_APPLICATIONS_QUEUE,
     NOTIFICATIONS_CATALOG_QUEUE,
+    NOTIFICATIONS_FROM_BELOW_QUEUE,
 )
 from services.notifications.delivery import Deliverer
 from services.notifications.store import NotificationsStore
@@ -92,6 +94,13 @@ class NotificationsWorker:
     @contract_handler(NOTIFICATIONS_CATALOG_QUEUE)
     def on_catalog_event(self, event: Event) -> None:
         self.store.handle(event)
+
+    @contract_handler(NOTIFICATIONS_FROM_BELOW_QUEUE)
+    def on_escalation_from_below(self, event: Event) -> None:
+        """A missed rectification escalated by a node below: this node's supervision
+        office hears of it when it is for this division (the store decides)."""
+        if self.store.handle(event):
+            self.wake_delivery()
 
     @settings_timer("follow_up_interval")
     def follow_up(self) -> None:

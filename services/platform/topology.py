@@ -15,8 +15,9 @@ Between levels (DESIGN.md, "Regions"):
 - **up**: at a city or county, every contract event of the node — its services' events,
   accepted ingress, and everything that came up from below — is also routed to
   `govnet.up`, whose queue a shovel empties into the parent's `govnet.from-below`; there
-  the audit log records it and, below the province, `govnet.up` passes it on. Nothing
-  flows back down this way, so there are no loops.
+  the audit log records it, the notifications service takes the `rectification.escalated`
+  events (for its supervision office) and, below the province, `govnet.up` passes it on.
+  Nothing flows back down this way, so there are no loops.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ def for_level(level: str, *, uplink: bool = True) -> Topology:
                 (events_exchange(names.CATALOG), names.ITEM_PUBLISHED),
                 (events_exchange(names.CATALOG), names.ITEM_REVISED),
             ),
+        ),
+        # Missed rectifications escalated by the nodes below, for this level's supervision
+        # office. Nothing comes from below a county: the queue stays empty there.
+        QueueSpec(
+            names.NOTIFICATIONS_FROM_BELOW_QUEUE,
+            ((names.FROM_BELOW_EXCHANGE, names.RECTIFICATION_ESCALATED),),
         ),
         # Kept for operators: nothing consumes it. Classic, so it is not dead-lettered itself.
         QueueSpec(names.REJECTED_QUEUE, ((names.REJECTED_EXCHANGE, "#"),), quorum=False),

@@ -21,6 +21,8 @@ from govnet.audit.v1 import audit_pb2 as audit_pb
 from govnet.audit.v1 import audit_pb2_grpc as audit_grpc
 from govnet.catalog.v1 import catalog_pb2 as cat_pb
 from govnet.catalog.v1 import catalog_pb2_grpc as cat_grpc
+from govnet.notifications.v1 import notifications_pb2 as notes_pb
+from govnet.notifications.v1 import notifications_pb2_grpc as notes_grpc
 from services.catalog.sample import department
 from services.catalog.store import CatalogStore
 from services.client import submit_when_item_known
@@ -34,8 +36,10 @@ from services.platform.settings import Settings
 from tests.support import infra
 from tests.support.nodes import free_port_base, node_env
 from tests.support.running import RunningNode, exit_lines, govnet, running_node
+from tests.support.taps import publish
 from tests.support.waiting import wait_for
 
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 PROVINCE, CITY, COUNTY = "320000", "320100", "320102"
 NODES = (PROVINCE, CITY, COUNTY)
 BASIC = "200520030000"  # a public-service item the sample catalog does not have
@@ -69,6 +73,9 @@ class Region:
 
     def audit(self, code: str) -> audit_grpc.AuditServiceStub:
         return audit_grpc.AuditServiceStub(self.channel(code, names.AUDIT))
+
+    def notifications(self, code: str) -> notes_grpc.NotificationsServiceStub:
+        return notes_grpc.NotificationsServiceStub(self.channel(code, names.NOTIFICATIONS))
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +293,40 @@ def test_cases_submitted_while_the_link_up_is_down_arrive_once_it_is_back(
     report = govnet("audit", "report", "--format=json", env=region.config(PROVINCE))
     divisions = {d["code"]: d for d in json.loads(report.stdout)["divisions"]}
     assert divisions[COUNTY]["received"] == 6
+
+
+def test_a_county_escalation_reaches_the_city_supervision_offices_own_inbox(
+    region: Region,
+) -> None:
+    # What the county's notifications service emits when a department misses its
+    # rectification deadline — days after the bad review, so it is published here, from a
+    # source of its own (its sequence starts at 1: the audit logs see no gap in the
+    # county's): it goes up the shovel, and the city's notifications take it.
+    raw = json.loads((GOLDEN / "rectification.escalated.v1.json").read_text("utf-8"))
+    raw.update(id=str(uuid.uuid4()), source=f"govnet://{COUNTY}/escalation-test", sequence=1)
+    raw.pop("traceparent")
+    case_number = raw["data"]["case_number"]
+    publish(
+        region.plans[COUNTY].uri,
+        names.events_exchange(names.NOTIFICATIONS),
+        names.RECTIFICATION_ESCALATED,
+        json.dumps(raw, ensure_ascii=False).encode(),
+    )
+
+    def office_inbox() -> list[notes_pb.InboxMessage]:
+        return list(
+            region.notifications(CITY)
+            .ListInbox(notes_pb.ListInboxRequest(recipient="supervision:320100"), timeout=5)
+            .messages
+        )
+
+    [message] = wait_for(office_inbox, timeout=30, what="the escalation in the city's inbox")
+    assert (message.case_number, message.template, message.cause_event_id) == (
+        case_number,
+        "rectification.escalated/zh-CN/v1",
+        raw["id"],
+    )
+    assert message.title == f"【督办】玄武区市场监督管理局差评整改逾期：办件 {case_number}"
 
 
 def test_a_county_that_joins_later_takes_the_standards_from_a_provincial_export(

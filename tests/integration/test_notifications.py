@@ -36,6 +36,7 @@ from services.platform.grpc_server import ApiServer
 from services.platform.settings import Settings
 from services.platform.store import Database
 from tests.integration.test_api import violations
+from tests.support import infra
 from tests.support.mailserver import MailServer, mail_server
 from tests.support.nodes import free_port_base
 from tests.support.smsgateway import SmsGateway, sms_gateway
@@ -95,15 +96,20 @@ SETTINGS = {
 
 
 def open_store(
-    url: str, clock: Clock, mail: MailServer, sms: SmsGateway, **changes: str
+    url: str,
+    clock: Clock,
+    mail: MailServer,
+    sms: SmsGateway,
+    division: str = "320102",
+    **changes: str,
 ) -> NotificationsStore:
-    """A notifications store on `url` sending through `mail` and `sms`; `changes` override
-    the suite's settings (GOVNET_* variables)."""
+    """A notifications store of the node of `division` on `url` sending through `mail` and
+    `sms`; `changes` override the suite's settings (GOVNET_* variables)."""
     settings = Settings.from_environment(
         {**SETTINGS, "GOVNET_SMTP_URL": mail.url, "GOVNET_SMS_GATEWAY_URL": sms.url, **changes}
     )
     db = Database(
-        url, service="notifications", division="320102", registry=default_registry(),
+        url, service="notifications", division=division, registry=default_registry(),
         clock=clock,
     )  # fmt: skip
     db.create_schema()
@@ -219,6 +225,44 @@ class NotificationsSuite:
                 .order_by(store.db.outbox.c.id)
             ).scalars()
             return [dict(decode(b, default_registry()).data) for b in bodies]
+
+    def emitted_events(self, store: NotificationsStore, event_type: str) -> list[Event]:
+        with store.db.read() as conn:
+            bodies = conn.execute(
+                select(store.db.outbox.c.body)
+                .where(store.db.outbox.c.type == event_type)
+                .order_by(store.db.outbox.c.id)
+            ).scalars()
+            return [decode(b, default_registry()) for b in bodies]
+
+    @pytest.fixture
+    def upper(
+        self, upper_url: str, mail: MailServer, sms: SmsGateway, clock: Clock
+    ) -> Iterator[Callable[[str], NotificationsStore]]:
+        """Opens the notifications store of the node of a division (one at most per test)
+        on a database of its own, apart from the county's `store`."""
+        opened: list[NotificationsStore] = []
+
+        def open_at(division: str) -> NotificationsStore:
+            opened.append(open_store(upper_url, clock, mail, sms, division=division))
+            return opened[-1]
+
+        yield open_at
+        for store in opened:
+            store.db.dispose()
+
+    def escalate_a_bad_review(self, store: NotificationsStore, clock: Clock) -> Event:
+        """A county case whose bad review (非常不满意) is not rectified in time, with no
+        supervising department named: the `rectification.escalated` the county emits."""
+        store.handle(submitted())
+        store.handle(
+            event(names.APPLICATION_EVALUATED, 2, level="very_dissatisfied", bad=True,
+                  comment="窗口多次让我补交同一份材料")
+        )  # fmt: skip
+        clock.now = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+        assert store.follow_up() == (0, 1)
+        [escalated] = self.emitted_events(store, names.RECTIFICATION_ESCALATED)
+        return escalated
 
     def sent(self, store: NotificationsStore) -> list[tuple[str, str]]:
         return [(d["channel"], d["template"]) for d in self.emitted(store, names.NOTIFICATION_SENT)]
@@ -697,6 +741,98 @@ class NotificationsSuite:
             "sent_at": "2026-12-08T16:00:00+00:00",
         }
 
+    def test_an_escalation_is_announced_with_all_the_level_above_needs_to_tell_its_office(
+        self, store: NotificationsStore, clock: Clock
+    ) -> None:
+        store.put_department(MARKET, name="玄武区市场监督管理局", email="", phone="",
+                             supervisor="")  # fmt: skip
+
+        escalated = self.escalate_a_bad_review(store, clock)
+
+        [late] = store.rectifications(status="escalated")[0]
+        assert (escalated.source, escalated.division, escalated.subject) == (
+            "govnet://320102/notifications", "320102", CASE,
+        )  # fmt: skip
+        assert dict(escalated.data) == {
+            "rectification_id": late.id,
+            "case_number": CASE,
+            "implementation_code": "11320102767342276U011230010000001",
+            "item_name": "食品经营许可",
+            "department": {"code": MARKET, "name": "玄武区市场监督管理局"},
+            "level": "very_dissatisfied",
+            "comment": "窗口多次让我补交同一份材料",
+            "rectify_by": "2026-12-08",
+            "escalated_to": "supervision:320100",
+            "escalated_at": "2026-12-08T16:00:00+00:00",
+        }
+        # The county keeps its own copy of the office's inbox, as before.
+        [local] = store.inbox("supervision:320100")[0]
+        assert local.title == f"【督办】玄武区市场监督管理局差评整改逾期：办件 {CASE}"
+
+    def test_an_escalation_to_a_supervising_department_is_announced_for_it(
+        self, store: NotificationsStore, clock: Clock
+    ) -> None:
+        store.put_department(MARKET, name="玄武区市场监督管理局", email="", phone="",
+                             supervisor=SUPERVISOR)  # fmt: skip
+
+        escalated = self.escalate_a_bad_review(store, clock)
+
+        assert escalated.data["escalated_to"] == f"dept:{SUPERVISOR}"
+
+    def test_the_city_office_reads_a_county_escalation_in_its_own_inbox_once(
+        self,
+        store: NotificationsStore,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+    ) -> None:
+        escalated = self.escalate_a_bad_review(store, clock)  # no department names: its code
+        [local] = store.inbox("supervision:320100")[0]
+        city = upper("320100")  # 南京市
+        clock.advance(minutes=5)
+
+        assert city.handle(escalated) == 1
+        assert city.handle(escalated) == 0  # redelivered: nothing more
+
+        [message] = city.inbox("supervision:320100")[0]
+        assert (message.title, message.body, message.template, message.case_number) == (
+            local.title, local.body, "rectification.escalated/zh-CN/v1", CASE,
+        )  # fmt: skip
+        assert message.title == f"【督办】{MARKET}差评整改逾期：办件 {CASE}"
+        assert "评价内容：窗口多次让我补交同一份材料" in message.body
+        assert self.emitted(city, names.NOTIFICATION_SENT) == [
+            {
+                "notification_id": message.id,
+                "channel": "inbox",
+                "recipient": "supervision:320100",
+                "template": "rectification.escalated/zh-CN/v1",
+                "case_number": CASE,
+                "cause": {
+                    "source": "govnet://320102/notifications",
+                    "id": escalated.id,
+                    "type": "rectification.escalated",
+                },
+                "sent_at": "2026-12-08T16:05:00+00:00",
+            }
+        ]
+        assert [n.id for n in city.notifications(recipient="supervision:320100")[0]] == [message.id]
+
+    @pytest.mark.parametrize("division", ["320200", "320000"])  # another city; the province
+    def test_an_escalation_for_another_levels_office_is_ignored(
+        self,
+        store: NotificationsStore,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+        division: str,
+    ) -> None:
+        escalated = self.escalate_a_bad_review(store, clock)
+        elsewhere = upper(division)
+
+        assert elsewhere.handle(escalated) == 0
+
+        assert elsewhere.inbox("supervision:320100")[0] == []
+        assert elsewhere.inbox(f"supervision:{division}")[0] == []
+        assert self.emitted(elsewhere, names.NOTIFICATION_SENT) == []
+
     def test_an_unrated_case_is_invited_to_evaluation_once_some_days_after_conclusion(
         self, store: NotificationsStore, clock: Clock
     ) -> None:
@@ -842,12 +978,21 @@ class TestSqliteNotifications(NotificationsSuite):
     def url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/notifications.db"
 
+    @pytest.fixture
+    def upper_url(self, tmp_path: Path) -> str:
+        return f"sqlite:///{tmp_path}/upper-notifications.db"
+
 
 @pytest.mark.postgres
 class TestPostgresNotifications(NotificationsSuite):
     @pytest.fixture
     def url(self, postgres_url: str) -> str:
         return postgres_url
+
+    @pytest.fixture
+    def upper_url(self, postgres_admin: str) -> Iterator[str]:
+        with infra.fresh_database(postgres_admin, "upper") as url:
+            yield url
 
 
 # -- the gRPC API refuses bad input, naming the field ------------------------------------------

@@ -902,3 +902,25 @@ def test_numbering_a_new_event_gives_the_bytes_encoding_it_again_would(
     assert once.sequence == 42
     assert once.body == encoded(event.with_sequence(42)).body
     assert json.loads(once.body)["sequence"] == 42
+
+
+def test_a_malformed_escalation_from_below_is_refused_naming_each_field(
+    registry: Registry,
+) -> None:
+    raw = json.loads((GOLDEN / "rectification.escalated.v1.json").read_text("utf-8"))
+    raw["data"].update(escalated_to="supervision:32010", level="angry", rectify_by="soon")
+    del raw["data"]["department"]
+
+    refused = refusal(raw, registry)
+
+    assert refused.code == "invalid_data"
+    assert sorted(v.field for v in refused.violations) == [
+        "data.department",
+        "data.escalated_to",
+        "data.level",
+        "data.rectify_by",
+    ]
+    assert any(
+        "supervision:<6-digit division code> or dept:<18-character USCC>" in v.reason
+        for v in refused.violations
+    )

@@ -238,6 +238,82 @@ def test_without_a_supervising_department_it_goes_to_the_supervision_office_one_
     )
 
 
+def received(division: str, **changes: Any) -> list[domain.Planned]:
+    """What the node of `division` plans for the golden `rectification.escalated`."""
+    escalated = golden(names.RECTIFICATION_ESCALATED)["data"]
+    escalated.update(changes)
+    return domain.plan_received_escalation(
+        escalated, division=division, escalated_from="玄武区", channels=BOTH, templates=TEMPLATES
+    )
+
+
+def test_an_escalation_from_below_reaches_this_levels_supervision_office_in_its_inbox() -> None:
+    [planned] = received("320100")
+
+    rendered = render(planned)
+    assert (planned.recipient, planned.channel, planned.language) == (
+        "supervision:320100", "inbox", "zh-CN",
+    )  # fmt: skip
+    assert rendered.template == "rectification.escalated/zh-CN/v1"
+    assert rendered.title == "【督办】玄武区市场监督管理局差评整改逾期：办件 320102-20261127-000001"
+    assert rendered.body == (
+        "“食品经营许可”办件 320102-20261127-000001 的“非常不满意”评价应由玄武区市场监督管理局"
+        "于 2026年12月23日 前整改反馈，现已逾期，请督办。评价内容：窗口多次让我补交同一份材料。"
+    )
+
+
+def test_an_escalation_from_below_reads_as_the_escalating_nodes_own_copy() -> None:
+    """The office reads, in its own node, what the county wrote in its copy of the inbox."""
+    evaluated = {**golden(names.APPLICATION_EVALUATED)["data"], "level": "very_dissatisfied"}
+    evaluated["comment"] = "窗口多次让我补交同一份材料"
+    [local] = domain.plan_escalation(
+        evaluated, supervisor=None, division="320102", base=BASE, channels=BOTH,
+        templates=TEMPLATES, rectify_by=date(2026, 12, 23), rectify_days=5,
+    )  # fmt: skip
+    [remote] = received("320100")
+
+    assert (render(remote).title, render(remote).body) == (render(local).title, render(local).body)
+
+
+@pytest.mark.parametrize(
+    ("division", "escalated_to"),
+    [
+        ("320000", "supervision:320100"),  # the province hears of the city's escalations only
+        ("320200", "supervision:320100"),  # another city
+        ("320100", "dept:11320100014000000A"),  # a supervising department: not the office's
+    ],
+)
+def test_an_escalation_for_another_level_or_a_department_is_ignored(
+    division: str, escalated_to: str
+) -> None:
+    assert received(division, escalated_to=escalated_to) == []
+
+
+def test_the_escalation_event_carries_what_a_node_that_never_saw_the_case_needs() -> None:
+    case = Case(**{**CASE.__dict__, "implementation_code": "11320102767342276U011230010000001"})
+    evaluated = golden(names.APPLICATION_EVALUATED)["data"]
+
+    data = domain.escalation_data(
+        "8e2f4a6b-1c3d-4e5f-9a7b-0c1d2e3f4a06", {**evaluated, "level": "dissatisfied"}, case,
+        department=None, department_code=MARKET, escalated_to="supervision:320100",
+        rectify_by=date(2026, 12, 23), escalated_at=datetime(2026, 12, 24, 1, tzinfo=UTC),
+    )  # fmt: skip
+
+    assert data == {
+        "rectification_id": "8e2f4a6b-1c3d-4e5f-9a7b-0c1d2e3f4a06",
+        "case_number": "320102-20261127-000001",
+        "implementation_code": "11320102767342276U011230010000001",
+        "item_name": "食品经营许可",
+        "department": {"code": MARKET, "name": MARKET},  # not in the directory: its code
+        "level": "dissatisfied",
+        "comment": "办事效率高",
+        "rectify_by": "2026-12-23",
+        "escalated_to": "supervision:320100",
+        "escalated_at": "2026-12-24T01:00:00+00:00",
+    }
+    assert default_registry().schema(names.RECTIFICATION_ESCALATED, 1).validate(data) == {}
+
+
 # -- templates decide the channels ----------------------------------------------------------
 
 

@@ -228,10 +228,11 @@ def test_the_default_registry_holds_every_event_type_named_in_names() -> None:
             "evaluation",
             "event",
             "checkpoint",
+            "rectification",
         )
     }
     assert [(s.type, s.major) for s in default_registry()] == [(t, 1) for t in sorted(event_types)]
-    assert len(event_types) == 24
+    assert len(event_types) == 25
 
 
 def test_only_evaluations_may_come_through_ingress() -> None:

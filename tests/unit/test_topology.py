@@ -35,6 +35,7 @@ def test_names_defines_queue_constants() -> None:
         "CATALOG_STANDARDS_QUEUE",
         "NOTIFICATIONS_APPLICATIONS_QUEUE",
         "NOTIFICATIONS_CATALOG_QUEUE",
+        "NOTIFICATIONS_FROM_BELOW_QUEUE",
         "UP_QUEUE",
     }
 
@@ -108,6 +109,17 @@ def test_the_audit_log_hears_every_service_and_accepted_ingress_but_not_raw_ingr
         ("audit.events", "#"),
         ("govnet.accepted", "#"),
         ("govnet.from-below", "#"),
+    )
+
+
+@pytest.mark.parametrize("level", topology.LEVELS)
+def test_notifications_hear_the_escalations_that_come_from_below_at_every_level(
+    level: str,
+) -> None:
+    node = topology.for_level(level)
+
+    assert node.queue(names.NOTIFICATIONS_FROM_BELOW_QUEUE).bindings == (
+        ("govnet.from-below", "rectification.escalated"),
     )
 
 

@@ -142,6 +142,13 @@ def build_registry() -> Registry:
         description="An email or SMS could not be delivered, temporarily or for good.",
     )
     registry.register(
+        names.RECTIFICATION_ESCALATED,
+        1,
+        notifications.RectificationEscalatedV1,
+        description="A department missed its deadline to rectify a bad review (差评整改); "
+        "the case went to the supervising level, which is told by this event.",
+    )
+    registry.register(
         names.EVALUATION_SUBMITTED,
         1,
         evaluations.EvaluationSubmittedV1,

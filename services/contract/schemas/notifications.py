@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from services.contract.fields import CaseNumber
-from services.contract.schemas.common import ContractSchema, EventRef
+from services.contract.fields import CaseNumber, ImplementationCode
+from services.contract.schemas.applications import EVALUATION_LEVELS
+from services.contract.schemas.common import ContractSchema, DepartmentRef, EventRef
 
 NOTIFICATION_CHANNELS = ("inbox", "email", "sms", "workorder")
 FAILURE_STATUSES = ("temporary-failure", "permanent-failure")
+ESCALATION_RECIPIENT_PATTERN = r"^(supervision:[0-9]{6}|dept:[0-9A-HJ-NPQRTUWXY]{18})$"
 
 
 class NotificationSentV1(ContractSchema):
@@ -51,3 +53,61 @@ class NotificationFailedV1(ContractSchema):
         metadata={"description": "No further tries: permanent, or dead-lettered after the last."},
     )
     failed_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class RectificationEscalatedV1(ContractSchema):
+    """A department missed the deadline to rectify a bad review (差评整改), and the node
+    where the case is escalated it to the supervising level. Self-contained: the parent
+    node's electronic supervision office is told from this event alone, without ever
+    having seen the case."""
+
+    rectification_id = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "The rectification, as the escalating node knows it."},
+    )
+    case_number = CaseNumber(required=True)
+    implementation_code = ImplementationCode(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "The item's implementation code; null for a case the escalating "
+            "node stored before it kept the code."
+        },
+    )
+    item_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    department = fields.Nested(
+        DepartmentRef,
+        required=True,
+        metadata={
+            "description": "The department that missed the deadline; its name as the "
+            "escalating node's directory has it (its code when the directory has none)."
+        },
+    )
+    level = fields.String(
+        required=True,
+        validate=validate.OneOf(EVALUATION_LEVELS),
+        metadata={"description": "The evaluation level, as in application.evaluated."},
+    )
+    comment = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "The applicant's comment, as in application.evaluated."},
+    )
+    rectify_by = fields.Date(
+        required=True, metadata={"description": "The missed rectification deadline."}
+    )
+    escalated_to = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            ESCALATION_RECIPIENT_PATTERN,
+            error="must be supervision:<6-digit division code> or dept:<18-character USCC>",
+        ),
+        metadata={
+            "description": "Who must supervise: supervision:<division>, the electronic "
+            "supervision office (电子监察) of the level above, or dept:<USCC>, a supervising "
+            "department."
+        },
+    )
+    escalated_at = fields.AwareDateTime(required=True, format="iso")
