@@ -218,13 +218,7 @@ class NotificationsSuite:
         deliverer.close()
 
     def emitted(self, store: NotificationsStore, event_type: str) -> list[dict[str, Any]]:
-        with store.db.read() as conn:
-            bodies = conn.execute(
-                select(store.db.outbox.c.body)
-                .where(store.db.outbox.c.type == event_type)
-                .order_by(store.db.outbox.c.id)
-            ).scalars()
-            return [dict(decode(b, default_registry()).data) for b in bodies]
+        return [dict(event.data) for event in self.emitted_events(store, event_type)]
 
     def emitted_events(self, store: NotificationsStore, event_type: str) -> list[Event]:
         with store.db.read() as conn:
