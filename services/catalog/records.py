@@ -117,6 +117,11 @@ class RecordError(ValueError):
         self.reason = reason
         super().__init__(f"{field}: {reason}" if field else reason)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A line in error crosses from the import's reading process pickled; an exception
+        # pickles as its class called with `args` (here the message alone), not its fields.
+        return (RecordError, (self.field, self.reason))
+
 
 class Line(NamedTuple):
     """One line of a catalog file: its number (from 1; the header of a CSV is line 1) and

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,12 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 
-from services.catalog import domain
+from services.catalog import domain, importer
 from services.catalog import store as store_module
-from services.catalog.domain import Guide, GuideMaterial, Item
+from services.catalog.domain import Department, Fee, Guide, GuideMaterial, Item, Material
 from services.catalog.importer import export_file, import_file, import_lines
 from services.catalog.records import FileError, Line, Writer, inspect, read
 from services.catalog.sample import sample_items, sample_records
@@ -891,6 +893,316 @@ class CatalogSuite:
         assert county.guide(food.implementation_code)[0] == first
         assert len(self.events(county)) == before
 
+    # -- the two import paths: in this process, or read and prepared by a second one ---------
+
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_a_mixed_file_in_many_batches_imports_alike_on_both_paths(
+        self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+    ) -> None:
+        monkeypatch.setattr(importer, "BATCH", 4)
+        departments = [r for r in sample_records(XUANWU) if isinstance(r, Department)]
+        it = sample_records_items()  # 5-9 are this county's own
+        codes = [i.implementation_code for i in it]
+        path = tmp_path / "county.jsonl"
+        path.write_text(
+            "\n".join(
+                [
+                    _text(departments[0]),  # batch 1: lines 1-4
+                    _text(departments[1]),
+                    "{not json",
+                    json.dumps(_json(it[5]) | {"legal_limit_days": "x"}, ensure_ascii=False),
+                    _text(_guide(it[6])),  # batch 2: lines 5-8; its item is on line 9
+                    _text(it[7]),
+                    _text(_guide(it[7])),  # after its item, in the same batch
+                    json.dumps({"record": "permit"}),
+                    _text(it[6]),  # batch 3: lines 9-12
+                    _text(it[8]),
+                    _text(it[7]),  # already on line 6, in another batch
+                    _text(departments[2]),
+                    _text(it[9]),  # batch 4: lines 13-16
+                    _text(replace(it[0], type_code="99")),
+                    _text(_guide(it[8])),  # its item in an earlier batch
+                    _text(replace(_guide(it[9]), online_depth=9)),
+                    _text(it[5]),  # batch 5: lines 17 and 19
+                    "",
+                    _text(_guide(it[5])),
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        try:
+            orjson.loads("{not json")
+        except orjson.JSONDecodeError as exc:
+            not_json = f"not valid JSON ({exc})"
+        no_item = "no such item in the catalog or earlier in the file (a guide follows its item)"
+        bad_type = "must be a national item type code (01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20)"
+        rejected = [
+            (3, "", not_json),
+            (4, "legal_limit_days", "must be a whole number"),
+            (5, "implementation_code", no_item),
+            (8, "record", "must be department, item or guide"),
+            (11, "implementation_code", "appears more than once in the file"),
+            (14, "type_code", bad_type),
+            (16, "online_depth", "must be 1 (information) to 4 (fully online)"),
+        ]
+        store = open_store("320102")
+        batches: list[int] = []
+
+        report = import_file(store, path, parallel=parallel, progress=batches.append)
+
+        assert batches == [4, 4, 4, 4, 2]  # the reading process was given the batch size
+        assert report.rejected == rejected
+        assert (report.lines, report.stopped) == (18, "")
+        assert (report.created, report.updated, report.unchanged) == (11, 0, 0)
+        assert report.by_record == {"department": 3, "item": 5, "guide": 3}
+        assert sorted(i.implementation_code for i in store.list()) == sorted(codes[5:])
+        assert [d.code for d in store.departments()] == sorted(d.code for d in departments[:3])
+        for code in (codes[5], codes[7], codes[8]):
+            assert store.guide(code)[0] == replace(_guide(it[codes.index(code)]), version=1)
+        with pytest.raises(NotFound):
+            store.guide(codes[6])
+        published = sorted([(e.type, e.subject) for e in self.events(store)])
+        assert published == sorted(
+            [
+                *[(names.ITEM_PUBLISHED, code) for code in codes[5:]],
+                *[(names.DEVIATION_DETECTED, code) for code in codes[5:]],  # no standards
+                *[(names.GUIDE_PUBLISHED, code) for code in (codes[5], codes[7], codes[8])],
+            ]
+        )
+        assert report.events == len(published)
+
+        # Line 5's item is in the catalog now: its guide is taken; the rest is unchanged.
+        again = import_file(store, path, parallel=parallel)
+        assert again.rejected == [r for r in rejected if r[0] != 5]
+        assert (again.created, again.updated, again.unchanged, again.events) == (1, 0, 11, 1)
+        assert [e.subject for e in self.events(store)[len(published) :]] == [codes[6]]
+
+        third = import_file(store, path, parallel=parallel)
+        assert (third.created, third.updated, third.unchanged, third.events) == (0, 0, 12, 0)
+        assert len(self.events(store)) == len(published) + 1
+
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_a_gb18030_csv_with_a_record_on_two_lines_imports_as_its_utf8_twin_on_both_paths(
+        self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+    ) -> None:
+        monkeypatch.setattr(importer, "BATCH", 3)
+        departments = [r for r in sample_records(XUANWU) if isinstance(r, Department)]
+        it = sample_records_items()
+        utf8 = tmp_path / "county.csv"
+        with Writer(utf8) as writer:
+            for record in [
+                *departments[:3],  # batch 1: lines 2-4 (line 1 is the header)
+                it[5],  # batch 2: lines 5-8
+                it[6],
+                _guide(it[8]),  # its item is on line 11, in the next batch
+                _guide(it[5]),  # batch 3: lines 9-11
+                it[7],
+                it[8],
+                _guide(it[7]),  # batch 4: line 12
+            ]:
+                writer.write(record)
+        with utf8.open(encoding="utf-8", newline="") as handle:
+            header, *rows = csv.reader(handle)
+        rows[3][header.index("address")] = "玄武区政务服务中心\n二楼"  # lines 5-6
+        rows[4][header.index("legal_limit_days")] = "二十"  # line 7
+        with utf8.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+        gbk = tmp_path / "county-gbk.csv"
+        gbk.write_bytes(utf8.read_text("utf-8").encode("gb18030"))
+        assert inspect(gbk).encoding == "gb18030"
+        no_item = "no such item in the catalog or earlier in the file (a guide follows its item)"
+        codes = [i.implementation_code for i in it]
+        for path in (gbk, utf8):
+            store = open_store("320102")
+            batches: list[int] = []
+            report = import_file(store, path, parallel=parallel, progress=batches.append)
+            # Line 1 is the header; 5-6 the item with a line break in its address.
+            assert report.rejected == [
+                (7, "legal_limit_days", "must be a whole number"),
+                (8, "implementation_code", no_item),
+            ]
+            assert (report.lines, report.stopped, batches) == (10, "", [3, 3, 3, 1])
+            assert (report.created, report.updated, report.unchanged) == (8, 0, 0)
+            assert sorted(i.implementation_code for i in store.list()) == sorted(
+                [codes[5], codes[7], codes[8]]
+            )
+            assert store.get(codes[5]).address == "玄武区政务服务中心\n二楼"
+            assert store.guide(codes[5])[0] == replace(_guide(it[5]), version=1)
+            assert store.guide(codes[7])[0] == replace(_guide(it[7]), version=1)
+
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_a_changed_item_and_guide_become_new_versions_stored_as_before_on_both_paths(
+        self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+    ) -> None:
+        """The stored texts and digests are what the catalog stored before the reading
+        process prepared them (json.dumps, sha1 of the fields): a store made by an older
+        version sees the same file as unchanged."""
+        monkeypatch.setattr(importer, "BATCH", 3)
+        it = [replace(i, materials=(*i.materials, TRICKY)) for i in sample_records_items()[5:]]
+        it[0] = replace(it[0], fees=(Fee('"工本费"\\', "每证\u2028 10 元 😀"),))
+        guides = [_guide(i) for i in it]
+        path = tmp_path / "v1.jsonl"
+        path.write_text("".join(_text(r) + "\n" for r in [*it, *guides]), encoding="utf-8")
+        store = open_store("320102")
+        first = import_file(store, path, parallel=parallel)
+        assert (first.rejected, first.created, first.updated) == ([], 10, 0)
+        self.assert_stored_as_before(store, it, guides)
+
+        moved = replace(it[1], address="玄武区政务服务中心二楼", materials=(TRICKY,))
+        changed = replace(guides[2], acceptance_conditions='申请人为"本区"居民\t\\')
+        v2 = tmp_path / "v2.jsonl"
+        records = [it[0], moved, *it[2:], guides[0], guides[1], changed, *guides[3:]]
+        v2.write_text("".join(_text(r) + "\n" for r in records), encoding="utf-8")
+        before = len(self.events(store))
+        report = import_file(store, v2, parallel=parallel)
+        assert (report.rejected, report.stopped) == ([], "")
+        assert (report.created, report.updated, report.unchanged) == (0, 2, 8)
+        new = self.events(store)[before:]
+        assert [(e.type, e.subject) for e in new] == [
+            (names.ITEM_REVISED, moved.implementation_code),
+            (names.GUIDE_PUBLISHED, changed.implementation_code),
+        ]
+        assert new[0].data["changed_fields"] == ["address", "materials"]
+        assert new[1].data["version"] == 2
+        assert store.get(moved.implementation_code) == replace(moved, version=2)
+        assert store.guide(changed.implementation_code)[0] == replace(changed, version=2)
+        self.assert_stored_as_before(
+            store, [it[0], replace(moved, version=2), *it[2:]], [*guides[:2], changed, *guides[3:]]
+        )
+        with store.db.read() as conn:
+            item_history = conn.execute(
+                select(
+                    store_module.item_history.c.implementation_code,
+                    store_module.item_history.c.version,
+                    store_module.item_history.c.record,
+                )
+            ).all()
+            guide_history = conn.execute(
+                select(
+                    store_module.guide_history.c.implementation_code,
+                    store_module.guide_history.c.version,
+                    store_module.guide_history.c.record,
+                )
+            ).all()
+        assert item_history == [
+            (it[1].implementation_code, 1, json.dumps(_json(it[1]), ensure_ascii=False))
+        ]
+        assert guide_history == [
+            (guides[2].implementation_code, 1, json.dumps(_json(guides[2]), ensure_ascii=False))
+        ]
+
+        again = import_file(store, v2, parallel=parallel)
+        assert (again.rejected, again.created, again.updated, again.unchanged) == ([], 0, 0, 10)
+        assert len(self.events(store)) == before + 2
+
+    def assert_stored_as_before(
+        self, store: CatalogStore, stored_items: list[Item], stored_guides: list[Guide]
+    ) -> None:
+        """Items and guides are stored as the code before the reading process stored them."""
+        with store.db.read() as conn:
+            item_rows = {r.implementation_code: r for r in conn.execute(select(store_module.items))}
+            guide_rows = {
+                r.implementation_code: r for r in conn.execute(select(store_module.guides))
+            }
+        assert sorted(item_rows) == sorted(i.implementation_code for i in stored_items)
+        for item in stored_items:
+            row = item_rows[item.implementation_code]
+            materials = [{"name": m.name, "required": m.required} for m in item.materials]
+            fees = [{"item": f.item, "standard": f.standard} for f in item.fees]
+            assert row.materials == json.dumps(materials, ensure_ascii=False)
+            assert row.fees == json.dumps(fees, ensure_ascii=False)
+            assert row.content_hash == _item_digest_before(item, row.materials, row.fees)
+        assert sorted(guide_rows) == sorted(g.implementation_code for g in stored_guides)
+        for guide in stored_guides:
+            row = guide_rows[guide.implementation_code]
+            text = json.dumps(_json(replace(guide, version=row.version)), ensure_ascii=False)
+            assert row.record == text
+            assert (
+                row.content_hash
+                == hashlib.sha1(
+                    json.dumps(
+                        _json(guide) | {"version": 0},
+                        sort_keys=True,
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    ).encode("utf-8")
+                ).hexdigest()
+            )
+
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_an_import_keeps_revoked_items_and_their_guides_on_both_paths(
+        self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+    ) -> None:
+        monkeypatch.setattr(importer, "BATCH", 3)
+        it = sample_records_items()[5:]
+        guides = [_guide(i) for i in it]
+        v1 = tmp_path / "v1.jsonl"
+        v1.write_text("".join(_text(r) + "\n" for r in [*it[:3], *guides[:3]]), encoding="utf-8")
+        store = open_store("320102")
+        assert import_file(store, v1, parallel=parallel).created == 6
+        before = len(self.events(store))
+        v2 = tmp_path / "v2.jsonl"
+        records = [
+            replace(it[0], status="revoked"),  # batch 1: lines 1-3
+            it[1],
+            it[2],
+            replace(guides[0], visits=0),  # batch 2: its item was revoked on line 1
+            guides[1],
+            replace(guides[2], visits=0),
+            replace(it[3], status="revoked"),  # batch 3: a new item, revoked
+            guides[3],  # its first guide: kept, never announced
+        ]
+        v2.write_text("".join(_text(r) + "\n" for r in records), encoding="utf-8")
+        for run in range(2):
+            report = import_file(store, v2, parallel=parallel)
+            assert report.rejected == [(4, "status", REVOKED)]
+            assert (report.created, report.updated, report.unchanged) == (
+                (2, 2, 3) if run == 0 else (0, 0, 7)
+            )
+            new = [(e.type, e.subject) for e in self.events(store)[before:]]
+            assert new == [
+                (names.ITEM_REVOKED, it[0].implementation_code),
+                (names.GUIDE_PUBLISHED, it[2].implementation_code),
+            ]
+        assert store.get(it[0].implementation_code) == replace(it[0], status="revoked", version=2)
+        assert store.guide(it[0].implementation_code)[0] == replace(guides[0], version=1)
+        assert store.guide(it[2].implementation_code)[0] == replace(guides[2], visits=0, version=2)
+        assert store.get(it[3].implementation_code).status == "revoked"
+        assert store.guide(it[3].implementation_code)[0] == replace(guides[3], version=1)
+        # An item line changing the revoked item is refused as well.
+        v3 = tmp_path / "v3.jsonl"
+        v3.write_text(
+            _text(replace(it[0], address="玄武区政务服务中心二楼")) + "\n", encoding="utf-8"
+        )
+        report = import_file(store, v3, parallel=parallel)
+        assert (report.rejected, report.updated) == ([(1, "status", REVOKED)], 0)
+
+    @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
+    def test_a_truncated_gz_in_many_batches_imports_its_whole_lines_on_both_paths(
+        self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
+    ) -> None:
+        monkeypatch.setattr(importer, "BATCH", 3)
+        records = sample_records(XUANWU)
+        text = "".join(_text(r) + "\n" for r in [*records[:4], "{not json", *records[4:]])
+        whole = gzip.compress(text.encode("utf-8"))
+        path = tmp_path / "county.jsonl.gz"
+        path.write_bytes(whole[: len(whole) * 2 // 3])
+        store = open_store("320102")
+        batches: list[int] = []
+        report = import_file(store, path, parallel=parallel, progress=batches.append)
+        read_lines = report.lines
+        assert 12 < read_lines < len(records) + 1
+        assert sum(batches) == read_lines
+        assert set(batches[:-1]) == {3}
+        assert report.stopped == (
+            f"{path}: reading stopped after line {read_lines}: the compressed data ends early: "
+            "the file is truncated"
+        )
+        assert [(n, f) for n, f, _ in report.rejected] == [(5, "")]
+        assert (report.created, report.updated, report.unchanged) == (read_lines - 1, 0, 0)
+        assert store.count() == read_lines - 11  # less the bad line and the 10 departments
+
 
 def sample_records_items() -> list[Item]:
     return [r for r in sample_records(XUANWU) if isinstance(r, Item)]
@@ -900,6 +1212,49 @@ def _json(record: Any) -> dict[str, Any]:
     from services.catalog.records import to_json
 
     return to_json(record)
+
+
+TRICKY = Material('申请书"副本"\\ \u2028\t😀', False)
+"""A material whose name json.dumps escapes in every way it does: quotes, a backslash, a
+line separator, a control character (and an astral-plane character it keeps)."""
+
+
+def _text(record: Any) -> str:
+    """A JSON line: `record`'s, or `record` itself when it is text."""
+    return record if isinstance(record, str) else json.dumps(_json(record), ensure_ascii=False)
+
+
+def _guide(item: Item) -> Guide:
+    return Guide(
+        item.implementation_code,
+        acceptance_conditions=f"{item.name}：申请人为本区居民",
+        materials=(GuideMaterial('申请表"一式两份"\\', copies=2),),
+        collaborating_departments=(item.department_code,),
+    )
+
+
+def _item_digest_before(item: Item, materials: str, fees: str) -> str:
+    """An item's digest as the store computed it before rows.py (977143d)."""
+    fields = (
+        item.basic_code,
+        item.name,
+        item.type_code,
+        item.legal_basis,
+        item.kind,
+        item.level,
+        item.division,
+        item.department_code,
+        item.department_name,
+        item.status,
+        item.case_kind,
+        item.legal_limit_days,
+        item.promised_limit_days,
+        item.address,
+        materials,
+        fees,
+    )
+    text = "\x1f".join(str(value) for value in fields)
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 class TestSqliteCatalog(CatalogSuite):

@@ -7,6 +7,7 @@ a line."""
 from __future__ import annotations
 
 import json
+import pickle
 import random
 from dataclasses import replace
 
@@ -87,3 +88,19 @@ def test_batches_reach_the_writer_whole_and_in_file_order() -> None:
     ]
     assert lines[2].prepared.problems[0][0] == "type_code"
     assert lines[5].prepared.values == prepare(items[2], "320000").values
+
+
+def test_a_line_in_error_crosses_to_the_writer_with_its_field_and_reason() -> None:
+    """Batches cross between the processes pickled (a multiprocessing queue): a line in
+    error keeps its field and reason (an exception pickles as its class called with its
+    message alone, which RecordError cannot be built from)."""
+    others = [
+        (1, None, RecordError("", "not valid JSON")),
+        (2, None, RecordError("legal_limit_days", "must be a whole number")),
+    ]
+    lines = unbatched(*pickle.loads(pickle.dumps(_batched([], others))))
+    assert [(ln.number, ln.error.field, ln.error.reason) for ln in lines] == [  # type: ignore[union-attr]
+        (1, "", "not valid JSON"),
+        (2, "legal_limit_days", "must be a whole number"),
+    ]
+    assert str(lines[1].error) == "legal_limit_days: must be a whole number"
