@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -360,16 +360,22 @@ class NotificationsStore:
     def handle_many(self, events: Sequence[Event]) -> int:
         """Apply events in one transaction, each once; return how many notifications were
         created. Raises `CaseNotKnown` (transient) for an event that came before its case."""
+        return self.apply_many(events).created
+
+    def handle(self, event: Event) -> int:
+        return self.handle_many([event])
+
+    def apply_many(self, events: Sequence[Event]) -> Applied:
+        """`handle_many`, telling also how many of the notifications wait for the delivery
+        loop (emails and SMS; inbox messages and work orders are delivered on the spot)."""
         with self.db.transaction() as tx:
             batch = _Batch()
             for event in events:
                 if self.db.mark_processed(tx.conn, event.source, event.id, tx.now):
                     with tracing.event_context(event):
                         self._apply(tx, batch, event)
-            return self._flush(tx, batch)
-
-    def handle(self, event: Event) -> int:
-        return self.handle_many([event])
+            created = self._flush(tx, batch)
+        return Applied(created, sum(1 for row in batch.rows if row["status"] == CREATED))
 
     def _apply(self, tx: Tx, batch: _Batch, event: Event) -> None:
         data = dict(event.data)
@@ -1311,6 +1317,13 @@ class NotificationsStore:
             else self._department(conn, case.department)
         )
         return domain.context(case, department.name if department else "", self.division_name)
+
+
+class Applied(NamedTuple):
+    created: int
+    """Notifications created."""
+    to_deliver: int
+    """Of those, the ones the delivery loop sends (emails and SMS)."""
 
 
 class _Batch:

@@ -88,7 +88,7 @@ class NotificationsWorker:
 
     @batch_handler(NOTIFICATIONS_APPLICATIONS_QUEUE, batch_setting="consume_batch")
     def on_application_events(self, events: list[Event]) -> None:
-        if self.store.handle_many(events):
+        if self.store.apply_many(events).to_deliver:  # inbox messages are delivered already
             self.wake_delivery()
 
     @contract_handler(NOTIFICATIONS_CATALOG_QUEUE)
@@ -99,7 +99,7 @@ class NotificationsWorker:
     def on_escalation_from_below(self, event: Event) -> None:
         """A missed rectification escalated by a node below: this node's supervision
         office hears of it when it is for this division (the store decides)."""
-        if self.store.handle(event):
+        if self.store.apply_many([event]).to_deliver:
             self.wake_delivery()
 
     @settings_timer("follow_up_interval")

@@ -292,6 +292,16 @@ class NotificationsSuite:
             "您的“食品经营许可”申请已收到",
         ]
 
+    def test_only_emails_and_sms_wait_for_the_delivery_loop(
+        self, store: NotificationsStore
+    ) -> None:
+        # Received: an inbox message only, delivered on the spot. Accepted: inbox, email and
+        # SMS to an applicant who has both; the worker wakes the delivery loop for two.
+        assert store.apply_many([submitted()]) == (1, 0)
+        accepted = event(names.APPLICATION_ACCEPTED, 2)
+        assert store.apply_many([accepted]) == (3, 2)
+        assert store.apply_many([accepted]) == (0, 0)  # redelivered
+
     def test_a_redelivered_event_never_yields_a_second_notification(
         self, store: NotificationsStore, deliverer: Deliverer, mail: MailServer
     ) -> None:
