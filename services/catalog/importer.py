@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from services.catalog import reading
@@ -191,7 +192,7 @@ def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iter
     reader.start()
     try:
         while True:
-            batch = queue.get()
+            batch = _next_batch(queue, reader, source)
             if batch is None:
                 break
             if isinstance(batch, FileError):
@@ -203,6 +204,27 @@ def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iter
         if reader.is_alive():
             reader.terminate()
         reader.join()
+
+
+def _next_batch(queue: Any, reader: Any, source: tuple[Any, ...]) -> Any:
+    """What the reading process sent next. It sends None at the end, or its failure; if it
+    dies without a word (killed, out of memory), that is an error, not a wait forever."""
+    while True:
+        try:
+            return queue.get(timeout=READER_CHECK_SECONDS)
+        except Empty:
+            if reader.is_alive():
+                continue
+        try:  # it may have sent its last words just before it ended
+            return queue.get(timeout=READER_CHECK_SECONDS)
+        except Empty:
+            raise RuntimeError(
+                f"the process reading {source[1]} ended (exit code {reader.exitcode}) "
+                "before the end; the lines before were imported"
+            ) from None
+
+
+READER_CHECK_SECONDS = 1.0
 
 
 def export_file(store: CatalogStore, path: Path, *, progress: Progress | None = None) -> int:

@@ -10,7 +10,7 @@ they are read-only here.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -760,8 +760,8 @@ class CatalogStore:
             item_lines = [ln for ln in lines if ln.record is None or isinstance(ln.record, Item)]
             guide_lines = [ln for ln in lines if isinstance(ln.record, Guide)]
             self._import_departments(tx.conn, depts, result)
-            self._import_items(tx, item_lines, seen, result, events)
-            self._import_guides(tx, guide_lines, result, events)
+            created = self._import_items(tx, item_lines, seen, result, events)
+            self._import_guides(tx, guide_lines, result, events, created)
             tx.emit_many(events)
             result.events = len(events)
         return result
@@ -824,9 +824,11 @@ class CatalogStore:
         seen: set[str],
         result: BatchResult,
         events: list[tuple[str, dict[str, Any], str | None]],
-    ) -> None:
+    ) -> dict[str, int]:
+        """Import the item lines of a batch; return the line of each item it created."""
+        created: dict[str, int] = {}
         if not lines:
-            return
+            return created
         conn = tx.conn
         valid: list[Prepared] = []
         numbers: list[int] = []  # the line of each valid record
@@ -850,6 +852,7 @@ class CatalogStore:
                 select(items).where(items.c.implementation_code.in_([p.code for p in valid]))
             )
         }
+        line_of = {p.code: number for p, number in zip(valid, numbers, strict=True)}
         if any(row.status == "revoked" for row in existing.values()):
 
             def item_changed(prepared: Prepared) -> str | None:
@@ -919,6 +922,7 @@ class CatalogStore:
                         (names.ITEM_PUBLISHED, item.event_data(), item.implementation_code)
                     )
                 result.created += 1
+                created[values[CODE]] = line_of[values[CODE]]
             elif before.content_hash == prepared.digest:
                 result.unchanged += 1
             else:
@@ -957,6 +961,7 @@ class CatalogStore:
             events.append(
                 (names.DEVIATION_DETECTED, deviation.event_data(), deviation.implementation_code)
             )
+        return created
 
     def _import_guides(
         self,
@@ -964,7 +969,10 @@ class CatalogStore:
         lines: Sequence[Line],
         result: BatchResult,
         events: list[tuple[str, dict[str, Any], str | None]],
+        created: Mapping[str, int],
     ) -> None:
+        """Import the guide lines of a batch; `created` is the line of each item the batch
+        created: a guide before its item's line is refused, wherever the batches split."""
         if not lines:
             return
         codes = [ln.record.implementation_code for ln in lines]  # type: ignore[union-attr]
@@ -979,7 +987,8 @@ class CatalogStore:
             assert isinstance(guide, Guide)
             # The reading process may have found its problems and digest (`prepare_guide`).
             problems, digest = line.prepared or prepare_guide(guide)
-            if not problems and guide.implementation_code not in owners:
+            code = guide.implementation_code
+            if not problems and (code not in owners or created.get(code, 0) > line.number):
                 problems = [
                     FieldViolation(
                         "implementation_code",

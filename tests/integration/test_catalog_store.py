@@ -7,6 +7,9 @@ import csv
 import gzip
 import hashlib
 import json
+import multiprocessing
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -895,6 +898,24 @@ class CatalogSuite:
 
     # -- the two import paths: in this process, or read and prepared by a second one ---------
 
+    @pytest.mark.parametrize("batch", [1000, 2, 1])
+    def test_a_guide_before_its_item_is_refused_wherever_the_batches_split(
+        self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+    ) -> None:
+        monkeypatch.setattr(importer, "BATCH", batch)
+        it = sample_records_items()  # 5-9 are this county's own
+        path = tmp_path / "county.jsonl"
+        lines = [_text(it[5]), _text(_guide(it[6])), _text(it[6]), _text(_guide(it[5]))]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        store = open_store("320102")
+        report = import_file(store, path, parallel=False)
+        no_item = "no such item in the catalog or earlier in the file (a guide follows its item)"
+        assert report.rejected == [(2, "implementation_code", no_item)]
+        assert (report.by_record["item"], report.by_record["guide"]) == (2, 1)
+        assert store.guide(it[5].implementation_code)[0] == _guide(it[5])
+        with pytest.raises(NotFound):
+            store.guide(it[6].implementation_code)
+
     @pytest.mark.parametrize("parallel", [False, True], ids=["in-process", "reader-process"])
     def test_a_mixed_file_in_many_batches_imports_alike_on_both_paths(
         self, open_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel: bool
@@ -1308,3 +1329,17 @@ class TestPostgresCatalog(CatalogSuite):
 
         with ExitStack() as stack:
             yield lambda code: stack.enter_context(fresh_database(postgres_admin, f"cat{code}"))
+
+
+def test_an_import_whose_reading_process_dies_ends_with_an_error_not_a_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(importer, "BATCH", 1)  # the reader fills the queue and waits on it
+    batches = importer._prepared_in_background(("generate", "small", 1), "320000")
+    first = next(batches)
+    assert [line.number for line in first] == [1]
+    [reader] = multiprocessing.active_children()
+    os.kill(reader.pid, signal.SIGKILL)
+    with pytest.raises(RuntimeError, match=r"ended \(exit code -9\) before the end"):
+        for _ in batches:
+            pass
