@@ -328,7 +328,9 @@ def conformance_report(
         echo(f"govnet catalog conformance: {exc}")
         return 1
     if as_json:
-        echo(json.dumps(json_format.MessageToDict(report), ensure_ascii=False, indent=2))
+        # Every figure, zeros too: a reader finds 0 deviating items, not a missing key.
+        as_dict = json_format.MessageToDict(report, always_print_fields_with_no_presence=True)
+        echo(json.dumps(as_dict, ensure_ascii=False, indent=2))
         return 0
     if not report.divisions:
         echo("no local implementations held here; nothing to check")

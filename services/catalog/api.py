@@ -164,9 +164,10 @@ def registration(store: CatalogStore) -> Registration:
 
 
 def _required(value: str, name: str = "implementation_code") -> str:
+    """A required code, as stored: codes are upper case (a USCC's letters)."""
     if not value.strip():
         raise InvalidArgument([FieldViolation(name, "is required")])
-    return value.strip()
+    return value.strip().upper()
 
 
 def item_to_proto(item: Item) -> pb.Item:
@@ -195,14 +196,14 @@ def item_to_proto(item: Item) -> pb.Item:
 
 def item_from_proto(message: pb.Item) -> Item:
     return Item(
-        implementation_code=message.implementation_code.strip(),
+        implementation_code=message.implementation_code.strip().upper(),
         basic_code=message.basic_code.strip(),
         name=message.name.strip(),
         type_code=message.type_code.strip(),
         legal_basis=message.legal_basis.strip(),
         level=message.level.strip(),
         division=message.division.strip(),
-        department_code=message.department_code.strip(),
+        department_code=message.department_code.strip().upper(),
         department_name=message.department_name.strip(),
         kind=message.kind.strip() or "power",
         case_kind=message.case_kind.strip() or "promised",
@@ -257,7 +258,7 @@ def guide_to_proto(guide: Guide, item: Item) -> pb.Guide:
 
 def guide_from_proto(message: pb.Guide) -> Guide:
     return Guide(
-        implementation_code=message.implementation_code.strip(),
+        implementation_code=message.implementation_code.strip().upper(),
         service_object=tuple(message.service_object) or ("natural",),
         acceptance_conditions=message.acceptance_conditions,
         process=tuple(ProcessStep(p.step, p.description, p.limit_days) for p in message.process),

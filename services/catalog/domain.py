@@ -13,6 +13,7 @@ standard field is a *deviation*.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -622,15 +623,20 @@ def _place_violations(item: Item, node_level: str, node_division: str) -> list[F
 
 # -- search ---------------------------------------------------------------------------------
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[0-9A-Za-z]+")
+# Chinese characters: 〇, CJK Extension A and the unified block, the compatibility block (NFKC
+# maps most of it onto the unified one), and Extensions B and later (rare characters of
+# place and personal names).
+_HAN = "\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK = re.compile(f"[{_HAN}]")
+_TOKEN = re.compile(f"[{_HAN}]|[0-9A-Za-z]+")
 
 
 def search_tokens(text: str) -> list[str]:
     """Index tokens: one per Chinese character (word tokenizers do not segment Chinese), one
     per run of Latin letters or digits, lower-cased. A phrase query over these tokens is
-    n-gram matching of any length, including one- and two-character queries."""
-    return [t.lower() for t in _TOKEN.findall(text)]
+    n-gram matching of any length, including one- and two-character queries. The text is
+    NFKC-normalised first, so full-width letters and digits (ＩＣＰ, ５Ｇ) are the ASCII ones."""
+    return [t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFKC", text))]
 
 
 def search_text(text: str) -> str:
@@ -729,6 +735,7 @@ class Query(Filters):
 
 
 MAX_PAGE = 200
+MAX_POSITION = 2**63 - 1  # the largest integer a store compares a row id with (SQLite)
 
 
 def parse_query(
@@ -753,7 +760,10 @@ def parse_query(
         kind=kind,
         status=status,
     )
-    text = text.strip()
+    text = unicodedata.normalize("NFKC", text).strip()
+    code = re.sub(r"\s+", "", text).upper()
+    if looks_like_code(code):  # a code typed in lower case or in groups is that code
+        text = code
     if len(text) > 100:
         problems.append(FieldViolation("text", "must be at most 100 characters"))
     tokens = tuple(search_tokens(text))
@@ -761,7 +771,12 @@ def parse_query(
         problems.append(FieldViolation("text", "has no letters, digits or Chinese characters"))
     if not 0 <= page_size <= MAX_PAGE:
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
-    if page_token and not (page_token.isascii() and page_token.isdigit()):
+    if page_token and not (
+        page_token.isascii()
+        and page_token.isdigit()
+        and len(page_token) <= 19
+        and int(page_token) <= MAX_POSITION
+    ):
         problems.append(FieldViolation("page_token", "is not a token this API returned"))
     if problems:
         raise InvalidArgument(problems)

@@ -10,6 +10,7 @@ they are read-only here.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -82,6 +83,8 @@ from services.platform.node import Division, divisions
 from services.platform.node import division as division_of
 from services.platform.settings import Settings
 from services.platform.store import Database, Tx
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -282,6 +285,7 @@ class CatalogStore:
         db.create_schema(metadata)
         if db.dialect == "sqlite":
             _drop_insert_trigger(db)
+        _refresh_search_texts(db)
         if self.is_province:
             db.routes = standards_route
 
@@ -298,7 +302,7 @@ class CatalogStore:
             raise InvalidArgument.single("code", "is required (a basic or implementation code)")
         check = check_basic_code if len(code) == 12 else check_implementation_code
         try:
-            check(code)
+            code = check(code).value  # as stored: an implementation code is upper-cased
         except IdentifierError as exc:
             raise InvalidArgument.single("code", exc.reason) from None
         column = items.c.basic_code if len(code) == 12 else items.c.implementation_code
@@ -1459,6 +1463,37 @@ def _index_new_items(conn: Connection, *, after: int) -> None:
         "INSERT INTO item_search(rowid, search) SELECT id, search FROM items WHERE id > ?",
         (after,),
     )
+
+
+_SEARCH_TEXTS_NORMALISED = "catalog:search-texts-nfkc"
+"""The counter that says every item's search text was made from its NFKC-normalised name."""
+
+
+def _refresh_search_texts(db: Database) -> None:
+    """Stores made before names were NFKC-normalised for search indexed full-width letters
+    and digits (ＩＣＰ, ５Ｇ) and rare characters not at all: make those items' search
+    texts again, once per store (a counter marks it; the index follows the column)."""
+    counters = db.counters
+    with db.read() as conn:
+        marked = select(counters.c.last).where(counters.c.key == _SEARCH_TEXTS_NORMALISED)
+        if conn.execute(marked).first() is not None:
+            return
+        stale = [
+            {"_id": row.id, "search": fresh}
+            for row in conn.execute(select(items.c.id, items.c.name, items.c.search))
+            for fresh in [domain.search_text(row.name)]
+            if fresh != row.search
+        ]
+    with db.transaction() as tx:
+        if stale:
+            tx.conn.execute(
+                update(items)
+                .where(items.c.id == bindparam("_id"))
+                .values(search=bindparam("search")),
+                stale,
+            )
+            log.info("made the search text of %s items again", len(stale))
+        db.next_value(tx.conn, _SEARCH_TEXTS_NORMALISED)
 
 
 def _drop_insert_trigger(db: Database) -> None:

@@ -109,6 +109,8 @@ def raw_insert(imported: Path, target: Path) -> tuple[float, int]:
     conn = sqlite3.connect(target, isolation_level=None)
     for pragma in SQLITE_PRAGMAS:  # the same settings govnet's stores use
         conn.execute(pragma)
+    for table in TABLES:  # what a new store writes at its start (its counters) goes too
+        conn.execute(f"DELETE FROM {table}")
     total = 0
     started = time.perf_counter()
     for table, rows in rows_by_table.items():

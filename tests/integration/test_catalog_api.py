@@ -483,3 +483,58 @@ def test_the_search_and_conformance_commands_read_the_running_node(node: Setting
     assert report.returncode == 0, report.stderr
     [xuanwu] = json.loads(report.stdout)["divisions"]
     assert xuanwu["division"] == "320102"
+
+
+def test_search_input_a_caller_gets_wrong_is_invalid_argument_naming_the_field(
+    api: Any,
+) -> None:
+    cases = [
+        (pb.SearchItemsRequest(text="许可", page_token="9" * 25), "page_token"),
+        (pb.SearchItemsRequest(page_token="1" * 5000), "page_token"),
+        (pb.SearchItemsRequest(page_size=-1), "page_size"),
+        (pb.SearchItemsRequest(text="！？…"), "text"),
+        (pb.SearchItemsRequest(text="许" * 101), "text"),
+    ]
+    for request, field in cases:
+        error = refused(api.SearchItems, request)
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (request, error.details())
+        assert list(violations(error)) == [field]
+
+
+def test_a_code_typed_in_lower_case_reaches_its_item_on_every_call(api: Any) -> None:
+    item = replace(LOCAL[4], implementation_code=LOCAL[4].implementation_code[:-3] + "009")
+    code = item.implementation_code
+    lower = code.lower()
+    bare = item_to_proto(replace(item, name="", type_code="", legal_basis=""))
+    bare.implementation_code, bare.department_code = lower, item.department_code.lower()
+    published = api.PublishItem(pb.PublishItemRequest(item=bare, draft=True), timeout=10)
+    assert published.implementation_code == code
+    api.PublishDraft(pb.PublishDraftRequest(implementation_code=lower), timeout=10)
+    assert api.GetItem(pb.GetItemRequest(code=lower), timeout=10).implementation_code == code
+    found = api.SearchItems(pb.SearchItemsRequest(text=f"{lower[:18]} {lower[18:]}"), timeout=10)
+    assert [i.implementation_code for i in found.items] == [code]
+    api.PublishGuide(
+        pb.PublishGuideRequest(guide=pb.Guide(implementation_code=lower, online_depth=2)),
+        timeout=10,
+    )
+    assert api.GetGuide(pb.GetGuideRequest(code=lower), timeout=10).online_depth == 2
+    revoked = api.RevokeItem(
+        pb.RevokeItemRequest(implementation_code=lower, reason="并办"), timeout=10
+    )
+    assert revoked.status == pb.ITEM_STATUS_REVOKED
+    history = api.GetItemHistory(pb.GetItemHistoryRequest(code=lower), timeout=10)
+    assert [v.change for v in history.versions] == ["drafted", "published", "revoked"]
+
+
+def test_the_conformance_json_has_every_figure_even_when_it_is_zero(node: Settings) -> None:
+    from tests.support.running import govnet
+
+    env = {"PATH": "/usr/bin:/bin", **node.to_environment()}
+    empty = govnet("catalog", "conformance", "--division", "320105", "--json", env=env)
+    assert empty.returncode == 0, empty.stderr
+    assert json.loads(empty.stdout) == {"divisions": [], "items": 0, "deviatingItems": 0}
+    report = govnet("catalog", "conformance", "--division", "320102", "--json", env=env)
+    [xuanwu] = json.loads(report.stdout)["divisions"]
+    assert {"items", "deviatingItems", "conformanceRate", "deviationsByField"} <= set(xuanwu)
+    for department in xuanwu["departments"]:
+        assert {"code", "name", "items", "deviatingItems", "deviations"} <= set(department)

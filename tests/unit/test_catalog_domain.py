@@ -697,3 +697,33 @@ def test_codes_are_recognised_for_exact_lookup() -> None:
 def test_standard_fields_read_by_name() -> None:
     assert Standard("011230010000", "食品经营许可", "01", "x").field("type_code") == "01"
     assert FieldViolation("a", "b") == FieldViolation("a", "b")
+
+
+def test_a_page_token_beyond_any_position_is_refused_naming_it() -> None:
+    # Tokens are positions in the catalog; a number no store can hold is not one this API
+    # returned (it was passed to the store, where SQLite raised OverflowError: INTERNAL).
+    for token in ("9" * 25, "9223372036854775808", "1" * 5000):
+        with pytest.raises(InvalidArgument) as info:
+            domain.parse_query("许可", page_token=token)
+        assert [(v.field, v.reason) for v in info.value.violations] == [
+            ("page_token", "is not a token this API returned")
+        ]
+    assert domain.parse_query(page_token="9223372036854775807").after == "9223372036854775807"
+
+
+def test_a_code_typed_in_lower_case_or_with_spaces_is_searched_as_the_code() -> None:
+    code = food_licence().implementation_code
+    assert domain.parse_query(code.lower()).text == code
+    assert domain.parse_query(f" {code[:18]} {code[18:30]} {code[30:]} ").text == code
+    assert domain.parse_query("0112 3001 0000").text == "011230010000"
+    # Words stay words: only a whole code is taken as one.
+    assert domain.parse_query("icp 备案").tokens == ("icp", "备", "案")
+
+
+def test_full_width_letters_digits_and_rare_characters_are_tokens() -> None:
+    # Chinese input methods type full-width Latin letters and digits; names use them too.
+    assert domain.search_tokens("ＩＣＰ备案（５Ｇ）") == ["icp", "备", "案", "5g"]
+    assert domain.search_tokens("ICP备案（5G）") == domain.search_tokens("ＩＣＰ备案（５Ｇ）")
+    # CJK Extension B and later, and 〇, are Chinese characters too.
+    assert domain.search_tokens("𠀾〇口") == ["𠀾", "〇", "口"]
+    assert domain.parse_query("ＩＣＰ").tokens == ("icp",)
