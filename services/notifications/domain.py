@@ -332,6 +332,7 @@ def plan_received_escalation(
     escalated: Mapping[str, Any],
     *,
     division: str,
+    escalated_by: str,
     escalated_from: str,
     channels: frozenset[str],
     templates: TemplateSet,
@@ -340,7 +341,10 @@ def plan_received_escalation(
     `division`: the one the escalating node keeps in its own copy of the inbox, for this
     division's electronic supervision office (`supervision_key`). Nothing when it is for
     someone else — another level's office, or a supervising department (`dept:<USCC>`),
-    whose inbox is the escalating node's.
+    whose inbox is the escalating node's — nor when the escalating node, of division
+    `escalated_by`, is not one this division supervises: a sibling or a county of another
+    city (no region link brings those here), or this node itself (its own escalations are
+    in its office's inbox already).
 
     The `rectification.escalated` template is written for `application.evaluated` (its
     `event:`), so the values are those fields of that event the escalation carries (case
@@ -350,6 +354,8 @@ def plan_received_escalation(
     carry (the review's time and channel, `rectify_days`, the applicant) renders empty."""
     office = supervision_key(division)
     if escalated["escalated_to"] != office:
+        return []
+    if escalated_by == division or supervising_division(escalated_by) != division:
         return []
     department = escalated["department"]
     values = {

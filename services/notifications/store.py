@@ -457,13 +457,15 @@ class NotificationsStore:
         planned = domain.plan_received_escalation(
             event.data,
             division=self.db.source.division,
+            escalated_by=event.division,
             escalated_from=escalated_from,
             channels=self.channels,
             templates=self.templates,
         )
         if not planned:
             log.debug(
-                "an escalation for another level or department; nothing to do",
+                "an escalation for another level or department, or from a node this one "
+                "does not supervise; nothing to do",
                 extra={"cause_id": event.id, "cause_type": event.type},
             )
         self._create(

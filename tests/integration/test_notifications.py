@@ -20,16 +20,29 @@ from typing import Any, TypeVar
 import grpc
 import pytest
 import yaml
-from sqlalchemy import select, text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    text,
+)
 
 from govnet.notifications.v1 import notifications_pb2 as pb
 from govnet.notifications.v1 import notifications_pb2_grpc as pb_grpc
 from services.contract import names
-from services.contract.envelope import Event, decode
+from services.contract.envelope import Event, decode, encode
 from services.contract.schemas import default_registry
+from services.notifications import domain
 from services.notifications.api import registration
 from services.notifications.delivery import Deliverer
 from services.notifications.store import CaseNotKnown, NotificationsStore
+from services.notifications.store import metadata as notifications_metadata
 from services.notifications.templates import builtin_path
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.platform.grpc_server import ApiServer
@@ -83,6 +96,16 @@ def submitted(channel: str = "web", account: str | None = ACCOUNT, case: str = C
     if case != CASE:
         raw["id"] = str(uuid.uuid4())
     raw.pop("traceparent", None)
+    return decode(json.dumps(raw, ensure_ascii=False), default_registry())
+
+
+def from_node(escalated: Event, division: str, **data: Any) -> Event:
+    """`escalated` as the node of `division` would have emitted it (an event of its own),
+    with `data` changed."""
+    raw = json.loads(encode(escalated))
+    raw.update(id=str(uuid.uuid4()), source=f"govnet://{division}/notifications")
+    raw["division"] = division
+    raw["data"].update(data)
     return decode(json.dumps(raw, ensure_ascii=False), default_registry())
 
 
@@ -836,6 +859,175 @@ class NotificationsSuite:
         assert elsewhere.inbox("supervision:320100")[0] == []
         assert elsewhere.inbox(f"supervision:{division}")[0] == []
         assert self.emitted(elsewhere, names.NOTIFICATION_SENT) == []
+
+    @pytest.mark.parametrize(
+        ("node", "sender"),
+        [
+            ("320100", "320200"),  # a sibling city names the city's office
+            ("320100", "320205"),  # a county of another city (锡山区, 无锡市)
+            ("320100", "320000"),  # the province, above the city
+            ("320100", "320100"),  # the city itself: its own escalation, come back
+            ("320000", "320000"),  # the province's own: its office has its copy already
+        ],
+    )
+    def test_an_escalation_for_this_office_from_a_node_not_below_it_is_ignored(
+        self,
+        store: NotificationsStore,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+        node: str,
+        sender: str,
+    ) -> None:
+        escalated = from_node(
+            self.escalate_a_bad_review(store, clock), sender, escalated_to=f"supervision:{node}"
+        )
+        here = upper(node)
+
+        assert here.handle(escalated) == 0
+
+        assert here.inbox(f"supervision:{node}")[0] == []
+        assert self.emitted(here, names.NOTIFICATION_SENT) == []
+
+    def test_an_escalation_from_a_county_the_division_list_does_not_know_reaches_its_city(
+        self,
+        store: NotificationsStore,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+    ) -> None:
+        # 320199 is well formed and below 南京市, but not in the 2017 list (codes change).
+        escalated = from_node(self.escalate_a_bad_review(store, clock), "320199")
+        city = upper("320100")
+
+        assert city.handle(escalated) == 1
+
+        [message] = city.inbox("supervision:320100")[0]
+        assert message.title == f"【督办】{MARKET}差评整改逾期：办件 {CASE}"
+
+    def test_an_escalation_that_arrives_twice_by_different_paths_is_applied_once(
+        self,
+        store: NotificationsStore,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+    ) -> None:
+        escalated = self.escalate_a_bad_review(store, clock)
+        raw = json.loads(encode(escalated))
+        raw["time"] = "2026-12-08T16:10:00Z"  # the same event, published again later
+        again = decode(json.dumps(raw, ensure_ascii=False), default_registry())
+        city = upper("320100")
+
+        assert city.handle_many([escalated, again]) == 1
+        assert city.handle(again) == 0
+        assert city.handle(escalated) == 0
+
+        assert len(city.inbox("supervision:320100")[0]) == 1
+        assert len(self.emitted(city, names.NOTIFICATION_SENT)) == 1
+
+    @pytest.mark.parametrize("comment", [None, "", "窗口多次让我补交同一份材料"])
+    @pytest.mark.parametrize(
+        "directory",
+        ["none", "named", "unnamed", "supervised", "supervisor unknown"],
+    )
+    def test_every_escalation_the_store_makes_is_a_valid_event_the_level_above_applies(
+        self,
+        store: NotificationsStore,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+        directory: str,
+        comment: str | None,
+    ) -> None:
+        supervisor = {"supervised": SUPERVISOR, "supervisor unknown": SUPERVISOR}.get(directory, "")
+        if directory != "none":
+            name = "" if directory == "unnamed" else "玄武区市场监督管理局"
+            store.put_department(MARKET, name=name, email="", phone="", supervisor=supervisor)
+        if directory == "supervised":
+            store.put_department(SUPERVISOR, name="玄武区政务服务管理办公室", email="", phone="",
+                                 supervisor="")  # fmt: skip
+        store.handle(submitted())
+        store.handle(
+            event(names.APPLICATION_EVALUATED, 2, level="dissatisfied", bad=True, comment=comment)
+        )
+        clock.now = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+
+        assert store.follow_up() == (0, 1)
+
+        [escalated] = self.emitted_events(store, names.RECTIFICATION_ESCALATED)  # decoded: valid
+        assert escalated.data["comment"] == comment
+        assert escalated.data["department"]["name"] == (
+            "玄武区市场监督管理局" if directory in ("named", "supervised", "supervisor unknown")
+            else MARKET
+        )  # fmt: skip
+        city = upper("320100")
+        office = not supervisor
+        assert escalated.data["escalated_to"] == (
+            "supervision:320100" if office else f"dept:{SUPERVISOR}"
+        )
+        assert city.handle(escalated) == (1 if office else 0)
+        assert len(city.inbox("supervision:320100")[0]) == (1 if office else 0)
+
+    def test_a_store_made_before_cases_kept_their_implementation_code_escalates_its_old_cases(
+        self,
+        url: str,
+        mail: MailServer,
+        sms: SmsGateway,
+        upper: Callable[[str], NotificationsStore],
+        clock: Clock,
+    ) -> None:
+        # The notifications store as the previous version made it: `cases` without
+        # implementation_code; its other tables were as they are.
+        older = MetaData()
+        for table in notifications_metadata.sorted_tables:
+            if table.name != "cases":
+                table.to_metadata(older)
+        Table(
+            "cases", older,
+            Column("case_number", String(32), primary_key=True),
+            Column("recipient", String(200), nullable=False),
+            Column("account_id", String(128)),
+            Column("applicant_name", String(200), nullable=False),
+            Column("item_name", String(200), nullable=False),
+            Column("channel", String(20), nullable=False),
+            Column("department", String(18)),
+            Column("division", String(6), nullable=False),
+            Column("concluded_at", DateTime(timezone=True)),
+            Column("concluded", Text),
+            Column("concluded_source", String(200)),
+            Column("concluded_id", String(128)),
+            Column("evaluated", Boolean, nullable=False, default=False),
+            Column("invited", Boolean, nullable=False, default=False),
+        )  # fmt: skip
+        db = Database(url, service="notifications", division="320102",
+                      registry=default_registry(), clock=clock)  # fmt: skip
+        db.create_schema(older)
+        case = domain.case_from_submitted(submitted().data, "320102")
+        with db.transaction() as tx:  # the case, stored by the previous version
+            tx.conn.execute(
+                insert(older.tables["cases"]).values(
+                    case_number=case.case_number, recipient=case.recipient,
+                    account_id=case.account_id, applicant_name=case.applicant_name,
+                    item_name=case.item_name, channel=case.channel,
+                    department=case.department, division=case.division,
+                    evaluated=False, invited=False,
+                )
+            )  # fmt: skip
+        db.dispose()
+
+        store = open_store(url, clock, mail, sms)  # the current version, at start
+        try:
+            store.handle(submitted())  # redelivered after the upgrade: nothing changes
+            store.handle(event(names.APPLICATION_EVALUATED, 2, level="dissatisfied", bad=True))
+            clock.now = datetime(2026, 12, 8, 16, 0, tzinfo=UTC)
+            assert store.follow_up() == (0, 1)
+            [escalated] = self.emitted_events(store, names.RECTIFICATION_ESCALATED)
+            [local] = store.inbox("supervision:320100")[0]
+        finally:
+            store.db.dispose()
+
+        assert escalated.data["implementation_code"] is None
+        assert escalated.data["case_number"] == CASE
+        city = upper("320100")
+        assert city.handle(escalated) == 1
+        [message] = city.inbox("supervision:320100")[0]
+        assert (message.title, message.body) == (local.title, local.body)
 
     def test_an_unrated_case_is_invited_to_evaluation_once_some_days_after_conclusion(
         self, store: NotificationsStore, clock: Clock

@@ -3,6 +3,7 @@ channel, and when an email or SMS may go (backoff, quiet hours, rate limits)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -238,13 +239,15 @@ def test_without_a_supervising_department_it_goes_to_the_supervision_office_one_
     )
 
 
-def received(division: str, **changes: Any) -> list[domain.Planned]:
-    """What the node of `division` plans for the golden `rectification.escalated`."""
+def received(division: str, escalated_by: str = "320102", **changes: Any) -> list[domain.Planned]:
+    """What the node of `division` plans for the golden `rectification.escalated`, as the
+    node of `escalated_by` emitted it."""
     escalated = golden(names.RECTIFICATION_ESCALATED)["data"]
     escalated.update(changes)
     return domain.plan_received_escalation(
-        escalated, division=division, escalated_from="玄武区", channels=BOTH, templates=TEMPLATES
-    )
+        escalated, division=division, escalated_by=escalated_by, escalated_from="玄武区",
+        channels=BOTH, templates=TEMPLATES,
+    )  # fmt: skip
 
 
 def test_an_escalation_from_below_reaches_this_levels_supervision_office_in_its_inbox() -> None:
@@ -287,6 +290,44 @@ def test_an_escalation_for_another_level_or_a_department_is_ignored(
     division: str, escalated_to: str
 ) -> None:
     assert received(division, escalated_to=escalated_to) == []
+
+
+@pytest.mark.parametrize(
+    ("division", "escalated_by"),
+    [
+        ("320100", "320200"),  # a sibling city
+        ("320100", "320205"),  # a county of another city (锡山区, 无锡市)
+        ("320100", "320000"),  # the province, above
+        ("320100", "320100"),  # the city itself
+        ("320000", "320000"),  # the province itself: its office has its own copy
+        ("320000", "320102"),  # a county, two levels below
+    ],
+)
+def test_an_escalation_for_this_office_from_a_node_it_does_not_supervise_is_ignored(
+    division: str, escalated_by: str
+) -> None:
+    assert received(division, escalated_by, escalated_to=f"supervision:{division}") == []
+
+
+def test_a_city_escalation_reaches_the_provinces_office() -> None:
+    [planned] = received("320000", "320100", escalated_to="supervision:320000")
+
+    assert (planned.recipient, planned.channel) == ("supervision:320000", "inbox")
+
+
+def test_an_escalation_from_below_reads_in_english_with_english_levels_and_dates() -> None:
+    [planned] = received("320100", comment=None)
+
+    rendered = render(dataclasses.replace(planned, language="en"))
+    assert rendered.template == "rectification.escalated/en/v1"
+    assert rendered.title == (
+        "[Supervise] 玄武区市场监督管理局 missed a rectification: case 320102-20261127-000001"
+    )
+    assert rendered.body == (
+        "The very dissatisfied review of case 320102-20261127-000001 (食品经营许可) was to be "
+        "rectified by 玄武区市场监督管理局 by 23 December 2026. It was not: please supervise. "
+        "Comment: ."
+    )
 
 
 def test_the_escalation_event_carries_what_a_node_that_never_saw_the_case_needs() -> None:
