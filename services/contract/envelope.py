@@ -46,8 +46,11 @@ MAX_SUBJECT_LENGTH = 256
 
 _TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 _DATASCHEMA_RE = re.compile(r"^govnet:(?P<type>[a-z0-9_.]+)/v(?P<major>[1-9][0-9]{0,3})$")
+MAX_SERVICE_NAME = 64
+"""A source is a key of every consumer's record of what it applied: it must stay short."""
+_LONG_SERVICE_RE = re.compile(r"^govnet://[0-9]{6}/[a-z][a-z0-9-]*$")
 _SOURCE_RE = re.compile(
-    r"^govnet://(?P<division>[0-9]{6})/(?:(?P<service>[a-z][a-z0-9-]*)|dept/(?P<uscc>[0-9A-Z]{18}))$"
+    r"^govnet://(?P<division>[0-9]{6})/(?:(?P<service>[a-z][a-z0-9-]{0,63})|dept/(?P<uscc>[0-9A-Z]{18}))$"
 )
 _TIME_RE = re.compile(
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$"
@@ -353,6 +356,8 @@ def parse_source(value: Any) -> Source:
     if not isinstance(value, str):
         raise _invalid("source", "must be a string")
     match = _SOURCE_RE.match(value)
+    if not match and _LONG_SERVICE_RE.match(value):
+        raise _invalid("source", f"names a service of more than {MAX_SERVICE_NAME} characters")
     if not match:
         raise _invalid(
             "source",

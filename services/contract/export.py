@@ -50,7 +50,7 @@ def event_schema(spec: EventSpec) -> dict[str, Any]:
             },
             "source": {
                 "type": "string",
-                "pattern": r"^govnet://[0-9]{6}/([a-z][a-z0-9-]*|dept/[0-9A-HJ-NPQRTUWXY]{18})$",
+                "pattern": r"^govnet://[0-9]{6}/([a-z][a-z0-9-]{0,63}|dept/[0-9A-HJ-NPQRTUWXY]{18})$",
                 "description": "govnet://<division>/<service>, or govnet://<division>/dept/<USCC> "
                 "for a department system.",
             },

@@ -924,3 +924,17 @@ def test_a_malformed_escalation_from_below_is_refused_naming_each_field(
         "supervision:<6-digit division code> or dept:<18-character USCC>" in v.reason
         for v in refused.violations
     )
+
+
+def test_a_source_with_a_service_name_too_long_to_be_recorded_is_refused_by_name(
+    registry: Registry,
+) -> None:
+    # Every consumer records (source, id) of what it applied, in a column of 200 characters.
+    raw = application()
+    raw["source"] = "govnet://320102/" + "a" * 65
+    assert only(refusal(raw, registry)) == (
+        errors.INVALID_ATTRIBUTE,
+        "source",
+        "names a service of more than 64 characters",
+    )
+    assert parse_source("govnet://320102/" + "a" * 64).service == "a" * 64
