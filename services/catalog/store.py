@@ -1198,9 +1198,9 @@ class CatalogStore:
                     (names.GUIDE_PUBLISHED, stored.event_data(item), item.implementation_code)
                 )
         if new_rows:
-            tx.conn.execute(insert(guides), new_rows)
+            self.db.bulk_insert(tx.conn, guides, new_rows)
         if history_rows:
-            tx.conn.execute(insert(guide_history), history_rows)
+            self.db.bulk_insert(tx.conn, guide_history, history_rows)
         if updates:
             tx.conn.execute(
                 update(guides)
