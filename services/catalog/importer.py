@@ -206,6 +206,10 @@ def _prepared_in_background(source: tuple[Any, ...], node_division: str) -> Iter
         reader.join()
 
 
+READER_CHECK_SECONDS = 1.0
+"""How often an import waiting for its reading process looks whether it is still there."""
+
+
 def _next_batch(queue: Any, reader: Any, source: tuple[Any, ...]) -> Any:
     """What the reading process sent next. It sends None at the end, or its failure; if it
     dies without a word (killed, out of memory), that is an error, not a wait forever."""
@@ -213,18 +217,15 @@ def _next_batch(queue: Any, reader: Any, source: tuple[Any, ...]) -> Any:
         try:
             return queue.get(timeout=READER_CHECK_SECONDS)
         except Empty:
-            if reader.is_alive():
-                continue
-        try:  # it may have sent its last words just before it ended
-            return queue.get(timeout=READER_CHECK_SECONDS)
-        except Empty:
-            raise RuntimeError(
-                f"the process reading {source[1]} ended (exit code {reader.exitcode}) "
-                "before the end; the lines before were imported"
-            ) from None
-
-
-READER_CHECK_SECONDS = 1.0
+            if not reader.is_alive():
+                break
+    try:  # it may have sent its last words just before it ended
+        return queue.get(timeout=READER_CHECK_SECONDS)
+    except Empty:
+        raise RuntimeError(
+            f"the process reading {source[1]} ended (exit code {reader.exitcode}) "
+            "before the end; the lines before were imported"
+        ) from None
 
 
 def export_file(store: CatalogStore, path: Path, *, progress: Progress | None = None) -> int:

@@ -126,7 +126,7 @@ class RecordError(ValueError):
 class Line(NamedTuple):
     """One line of a catalog file: its number (from 1; the header of a CSV is line 1) and
     either a record or the error that kept it from being one. `prepared` is work done
-    ahead of the store for the record (see `store.prepare`), or None; `end` the line the
+    ahead of the store for the record (see `rows.prepare`), or None; `end` the line the
     record ends on, if it was set (0: `number`): a CSV record spans several lines when a
     quoted field holds a newline. (A named tuple: an import makes one per line, and a
     frozen dataclass costs several times as much to build.)"""

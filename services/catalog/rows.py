@@ -7,33 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from services.catalog import domain
 from services.catalog.domain import Fee, Guide, Item, Material
 from services.catalog.records import to_json
 from services.contract.errors import FieldViolation
-
-_DIGESTED = (
-    "basic_code",
-    "name",
-    "type_code",
-    "legal_basis",
-    "kind",
-    "level",
-    "division",
-    "department_code",
-    "department_name",
-    "status",
-    "case_kind",
-    "legal_limit_days",
-    "promised_limit_days",
-    "address",
-    "materials",
-    "fees",
-)
-
 
 ROW_COLUMNS = (
     "implementation_code",
@@ -58,6 +38,10 @@ ROW_COLUMNS = (
     "search",
     "local",
 )
+_UNDIGESTED = ("implementation_code", "version", "standard_version", "search", "local")
+_DIGESTED = tuple(c for c in ROW_COLUMNS if c not in _UNDIGESTED)
+"""What an item says, in row order: not its code or versions (the catalog's business), nor
+what follows from its name and the node. Its digest is of these, in this order."""
 CODE, BASIC_CODE, KIND = 0, 1, 5
 STANDARD_VERSION, LOCAL = ROW_COLUMNS.index("standard_version"), ROW_COLUMNS.index("local")
 STATUS = ROW_COLUMNS.index("status")
@@ -154,31 +138,22 @@ def _materials_text(materials: Sequence[Material]) -> str:
     """`_TEXT.encode([{"name": ..., "required": ...}, ...])`, byte for byte (the text is
     stored and hashed), without building the dicts and an encoder per call: an import row's
     most expensive step before this."""
-    return (
-        "["
-        + ", ".join(
-            [
-                f'{{"name": {_json_string(m.name)}, "required": {_BOOLEAN[m.required]}}}'
-                for m in materials
-            ]
-        )
-        + "]"
+    return _list_text(
+        f'{{"name": {_json_string(m.name)}, "required": {_BOOLEAN[m.required]}}}' for m in materials
     )
 
 
 def _fees_text(fees: Sequence[Fee]) -> str:
     """`_TEXT.encode([{"item": ..., "standard": ...}, ...])`, byte for byte (see
     `_materials_text`)."""
-    return (
-        "["
-        + ", ".join(
-            [
-                f'{{"item": {_json_string(f.item)}, "standard": {_json_string(f.standard)}}}'
-                for f in fees
-            ]
-        )
-        + "]"
+    return _list_text(
+        f'{{"item": {_json_string(f.item)}, "standard": {_json_string(f.standard)}}}' for f in fees
     )
+
+
+def _list_text(objects: Iterable[str]) -> str:
+    """A JSON list of JSON texts, with json.dumps's separator."""
+    return "[" + ", ".join(objects) + "]"
 
 
 def item_row(item: Item, node_division: str) -> dict[str, Any]:

@@ -60,7 +60,6 @@ from services.catalog.rows import (
     STANDARD_VERSION,
     STATUS,
     Prepared,
-    guide_digest,
     item_digest,
     item_of_row,
     item_row,
@@ -697,13 +696,13 @@ class CatalogStore:
         Refused: bad values (`InvalidArgument` naming each field); no such item (`NotFound`);
         an item of another division, a revoked item (`domain.check_guide_item`) or a guide
         equal to the stored one (`FailedPrecondition`)."""
-        problems = domain.guide_violations(guide)
+        problems, digest = prepare_guide(guide)
         if problems:
             raise InvalidArgument(problems)
         with self.db.transaction() as tx:
             item = self._local(tx.conn, guide.implementation_code)
             domain.check_guide_item(item)
-            result = self._put_guides(tx, [(guide, item, guide_digest(guide))])
+            result = self._put_guides(tx, [(guide, item, digest)])
             if not result:
                 raise FailedPrecondition("the guide is unchanged: nothing to publish")
         return result[0]
@@ -867,25 +866,7 @@ class CatalogStore:
 
             valid = _refuse_changes_to_revoked(valid, numbers, item_changed, result)
         power = [p for p in valid if p.values[KIND] == "power"]
-        known = (
-            {
-                row.basic_code: Standard(
-                    row.basic_code,
-                    row.name,
-                    row.type_code,
-                    row.legal_basis,
-                    row.version,
-                    row.status,
-                )
-                for row in conn.execute(
-                    select(standards).where(
-                        standards.c.basic_code.in_({p.values[BASIC_CODE] for p in power})
-                    )
-                )
-            }
-            if power
-            else {}
-        )
+        known = self._standards(conn, {p.values[BASIC_CODE] for p in power})
         new_items: list[tuple[int, tuple[Any, ...], str]] = []
         new_standards: dict[str, Standard] = {}
         to_check: list[Item] = []
@@ -1163,7 +1144,7 @@ class CatalogStore:
                 continue
             version = 1 if before is None else before.version + 1
             stored = replace(guide, version=version)
-            text_record = json_text(to_json(guide, version=version))
+            text_record = json_text(to_json(stored))
             if before is None:
                 new_rows.append(
                     {
@@ -1389,12 +1370,20 @@ class CatalogStore:
         )
 
     def _standard(self, conn: Connection, basic_code: str) -> Standard | None:
-        row = conn.execute(select(standards).where(standards.c.basic_code == basic_code)).first()
-        if row is None:
-            return None
-        return Standard(
-            row.basic_code, row.name, row.type_code, row.legal_basis, row.version, row.status
-        )
+        return self._standards(conn, {basic_code}).get(basic_code)
+
+    def _standards(self, conn: Connection, basic_codes: set[str]) -> dict[str, Standard]:
+        """The stored standards of `basic_codes`, by code (no query for none)."""
+        if not basic_codes:
+            return {}
+        return {
+            row.basic_code: Standard(
+                row.basic_code, row.name, row.type_code, row.legal_basis, row.version, row.status
+            )
+            for row in conn.execute(
+                select(standards).where(standards.c.basic_code.in_(basic_codes))
+            )
+        }
 
 
 def _page_position(token: str) -> int:
