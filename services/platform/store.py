@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -163,8 +163,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         # A deferred transaction that later writes can fail at once with "database is
         # locked" (busy_timeout does not apply to lock upgrades); writers take the lock first.
+        # Straight to the driver: SQLAlchemy's statement machinery cost more than the BEGIN.
         mode = conn.get_execution_options().get("govnet_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if mode else "BEGIN")
+        _raw(conn, "BEGIN IMMEDIATE" if mode else "BEGIN", ())
 
 
 @dataclass
@@ -395,14 +396,25 @@ class Database:
             yield conn
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
-        with self._writer(), self.engine.connect() as conn:
-            conn = conn.execution_options(govnet_write=True)
-            with conn.begin():
-                tx = Tx(conn, self, self.clock())
-                yield tx
+    def transaction(self, conn: Connection | None = None) -> Iterator[Tx]:
+        """A write transaction on `conn`, a connection the caller keeps (made by `writing`),
+        or on one from the pool."""
+        held = nullcontext(conn) if conn else self._pooled_writing()
+        with self._writer(), held as writing, writing.begin():
+            tx = Tx(writing, self, self.clock())
+            yield tx
         if tx.emitted:
             self._committed(tx.emitted)
+
+    @staticmethod
+    def writing(conn: Connection) -> Connection:
+        """`conn` as a write connection: its transactions take the write lock at once."""
+        return conn.execution_options(govnet_write=True)
+
+    @contextmanager
+    def _pooled_writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield self.writing(conn)
 
     def write(self, work: Callable[[Tx], T]) -> T:
         """Run `work(tx)` in a write transaction and return its result.
@@ -625,6 +637,7 @@ class GroupCommit:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._queue: queue.SimpleQueue[GroupCommit._Work | None] = queue.SimpleQueue()
+        self._conn: Connection | None = None
         self._thread = threading.Thread(target=self._loop, name="group-commit", daemon=True)
         self._thread.start()
 
@@ -641,25 +654,44 @@ class GroupCommit:
         self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self.MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._commit(batch)
-                    return
-                batch.append(more)
-            self._commit(batch)
+        try:
+            while self._next():
+                pass
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            with suppress(Exception):  # a broken connection: the pool discards it
+                self._conn.close()
+            self._conn = None
+
+    def _next(self) -> bool:
+        """Run the next batch; False once stopped."""
+        first = self._queue.get()
+        if first is None:
+            return False
+        batch = [first]
+        while len(batch) < self.MAX_BATCH:
+            try:
+                more = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._commit(batch)
+                return False
+            batch.append(more)
+        self._commit(batch)
+        return True
 
     def _commit(self, batch: list[GroupCommit._Work]) -> None:
         try:
-            with self.db.transaction() as tx:
+            if self._conn is None:  # the writer keeps its connection: no checkout per batch
+                self._conn = self.db.writing(self.db.engine.connect())
+            with self.db.transaction(self._conn) as tx:
+                if len(batch) == 1:  # alone, it needs no savepoint: its failure rolls back
+                    self._run_alone(batch[0], tx)
+                    return
                 savepoints = Savepoints(tx.conn)
                 for item in batch:
                     savepoints.begin()
@@ -671,13 +703,28 @@ class GroupCommit:
                         savepoints.rollback()
                         del tx.emitted[emitted:]
                         item.error = exc
+        except _RolledBack:
+            pass
         except Exception as exc:  # the commit failed: every work of the batch did
+            self._close()  # the next batch starts on a fresh connection
             for item in batch:
                 if item.error is None:
                     item.error = exc
         finally:
             for item in batch:
                 item.done.set()
+
+    @staticmethod
+    def _run_alone(item: GroupCommit._Work, tx: Tx) -> None:
+        try:
+            item.result = item.context.run(item.work, tx)
+        except Exception as exc:
+            item.error = exc
+            raise _RolledBack from exc
+
+
+class _RolledBack(Exception):
+    """The work of a batch of one failed: its transaction is rolled back."""
 
 
 class Savepoints:

@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from services.contract import names
 from services.contract.envelope import Event, decode
@@ -185,6 +185,40 @@ class StoreSuite:
         events = self.outbox_events(db)
         assert sorted(e.data["reason"] for e in events) == ["a", "b", "first"]
         assert sorted(e.sequence for e in events) == [1, 2, 3]
+
+    def test_a_failing_write_alone_leaves_nothing_and_the_writer_goes_on(
+        self, db: Database
+    ) -> None:
+        db.enable_group_commit()
+
+        def bad(tx: Any) -> str:
+            tx.emit(names.EVENT_REJECTED, rejected_payload("bad"))
+            raise ValueError("this write is refused")
+
+        with pytest.raises(ValueError, match="this write is refused"):
+            db.write(bad)
+        assert (
+            db.write(lambda tx: tx.emit(names.EVENT_REJECTED, rejected_payload("good")).sequence)
+            == 1
+        )  # the failed write's sequence was rolled back with it
+        db.close_group_commit()
+        assert [e.data["reason"] for e in self.outbox_events(db)] == ["good"]
+
+    def test_a_write_whose_commit_fails_gets_the_error_and_the_next_one_commits(
+        self, db: Database
+    ) -> None:
+        db.enable_group_commit()
+
+        def breaks_the_connection(tx: Any) -> str:
+            tx.emit(names.EVENT_REJECTED, rejected_payload("lost"))
+            tx.conn.connection.driver_connection.close()
+            return "lost"
+
+        with pytest.raises(DBAPIError):
+            db.write(breaks_the_connection)
+        assert db.write(lambda tx: tx.emit(names.EVENT_REJECTED, rejected_payload("kept")).type)
+        db.close_group_commit()
+        assert [e.data["reason"] for e in self.outbox_events(db)] == ["kept"]
 
     def test_a_store_made_by_an_older_version_gets_the_new_nullable_columns(
         self, db: Database
