@@ -48,6 +48,7 @@ from services.applications.domain import (
     Rules,
     Submission,
     Transition,
+    canonical_code,
     case_number,
     check_applicant,
     check_query,
@@ -338,10 +339,11 @@ class ApplicationsStore:
             if tx is None:
                 return False
             case = self._locked(tx.conn, data["case_number"])
-            if case.department_code != data["department"]:
+            sender = canonical_code(data["department"])  # the contract takes any case
+            if case.department_code != sender:
                 raise FailedPrecondition(
                     f"case {case.case_number} is handled by {case.department_code}, not by "
-                    f"the department {data['department']} that sent the evaluation"
+                    f"the department {sender} that sent the evaluation"
                 )
             transition = domain.evaluate(
                 case,
@@ -482,13 +484,24 @@ class ApplicationsStore:
         if current is not None and data["version"] < current["version"]:
             return False
         if event.type == names.ITEM_REVOKED:
-            if current is not None:
+            if current is None:
+                # The revocation overtook its item: keep it, or the item's publication
+                # (an older version) arriving after it would open intake again.
+                tx.conn.execute(
+                    insert(catalog_items).values(
+                        implementation_code=code,
+                        version=data["version"],
+                        status="revoked",
+                        item="null",
+                    )
+                )
+            else:
                 tx.conn.execute(
                     update(catalog_items)
                     .where(catalog_items.c.implementation_code == code)
                     .values(status="revoked", version=data["version"])
                 )
-            return current is not None
+            return True
         item = CatalogItem.from_event(data)
         row = {"code": code, "version": item.version, "status": "published"}
         row["item"] = _item_json(item)
@@ -499,11 +512,13 @@ class ApplicationsStore:
         return True
 
     def known_items(self) -> int:
+        """Items the replica has learned (published or revoked since): not the rows that
+        keep a guide or a revocation for an item that has not arrived."""
         with self.db.read() as conn:
             return len(
                 conn.execute(
                     select(catalog_items.c.implementation_code).where(
-                        catalog_items.c.status != AWAITING_ITEM
+                        catalog_items.c.item != "null"
                     )
                 ).all()
             )

@@ -629,6 +629,23 @@ def test_the_applicant_withdraws_over_grpc(api: Any, amqp_uri: str) -> None:
     )
 
 
+def test_an_id_or_phone_number_in_a_reason_is_masked_in_the_event_over_grpc(
+    api: Any, amqp_uri: str
+) -> None:
+    number = submit(api).case_number
+    reason = f"申请人{RESIDENT}提交的材料与本人不符，请致电13912345678"
+    with tap(amqp_uri, "applications.events") as events:
+        refused_case = api.Refuse(
+            pb.RefuseRequest(case_number=number, actor=ACTOR, reason=reason), timeout=10
+        )
+        [(kind, data)] = events_about(events, number, 1)
+    assert refused_case.reason == reason  # the case keeps what the officer wrote
+    assert (kind, data["reason"]) == (
+        "application.refused",
+        f"申请人{RESIDENT[:4]}{'*' * 10}{RESIDENT[-4:]}提交的材料与本人不符，请致电139****5678",
+    )
+
+
 def test_a_withdrawal_refuses_bad_input_over_grpc(api: Any) -> None:
     number = submit(api).case_number
     error = refused(

@@ -520,6 +520,23 @@ class LifecycleSuite:
             ("dissatisfied", True, raw["source"])
         ]
 
+    def test_an_evaluation_naming_its_department_in_lower_case_is_recorded(
+        self, store: ApplicationsStore
+    ) -> None:
+        number = self.submit(store)
+        store.accept(number, OFFICER)
+        store.complete_review(number, REVIEWER, True, "同意")
+        store.conclude(number, OFFICER, 0, "", "")
+        raw = evaluation(division="320102", department=ITEM.department_code, level="satisfied")
+        raw["data"] |= {"case_number": number, "department": ITEM.department_code.lower()}
+        event = decode(__import__("json").dumps(raw), default_registry())
+        assert store.record_evaluation(event)
+        [evaluated] = [e for e in self.events(store) if e.type == "application.evaluated"]
+        assert (evaluated.data["level"], evaluated.data["department"]) == (
+            "satisfied",
+            ITEM.department_code,
+        )
+
     def test_an_evaluation_for_another_departments_case_is_refused(
         self, store: ApplicationsStore
     ) -> None:

@@ -152,6 +152,26 @@ class ReplicaSuite:
         case, _ = store.submit(submission(("食品经营许可申请书", "健康证明")))
         assert case.item.collaborating_departments == (PARTNER,)
 
+    def test_a_revocation_that_overtakes_its_item_keeps_the_item_out_of_intake(
+        self, store: ApplicationsStore
+    ) -> None:
+        revoked = {
+            "basic_code": ITEM.basic_code,
+            "implementation_code": ITEM.implementation_code,
+            "name": ITEM.name,
+            "level": "county",
+            "department": {"code": ITEM.department_code, "name": ITEM.department_name},
+            "version": ITEM.version + 1,
+            "reason": "事项取消",
+            "standard_revoked": False,
+        }
+        assert store.apply_item_event(catalog_event(names.ITEM_REVOKED, revoked, 2))
+        # The publication it revoked arrives after it: an older version, so it changes nothing.
+        assert not store.apply_item_event(catalog_event(names.ITEM_PUBLISHED, ITEM.event_data(), 1))
+        with pytest.raises(InvalidArgument, match="is not an item published at this node"):
+            store.submit(submission(tuple(m.name for m in ITEM.materials if m.required)))
+        assert store.known_items() == 0
+
     def test_each_catalog_event_is_applied_once(self, store: ApplicationsStore) -> None:
         event = catalog_event(names.ITEM_PUBLISHED, ITEM.event_data(), 1)
         assert store.apply_item_event(event)
