@@ -14,6 +14,7 @@ from services.contract.identifiers import (
     check_implementation_code,
     check_resident_id,
     check_uscc,
+    mask_in_text,
     mask_name,
     mask_phone,
     mask_resident_id,
@@ -74,17 +75,6 @@ _CASE_NUMBER_RE = re.compile(CASE_NUMBER_PATTERN)
 # Unicode's control characters (category Cc); free text keeps tab, line feed, carriage return.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_LINE_BREAKS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-# ID and phone numbers written into free text, standing alone (not inside a longer code):
-# resident ID numbers (division, birth date, sequence, check: an all-digit credit code has no
-# birth date in it); mobile numbers, with +86 and spaces or hyphens; landlines with area code.
-_ID_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
-    r"[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
-)
-_PHONE_IN_TEXT = re.compile(
-    r"(?<![0-9A-Za-z+-])(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}(?![0-9A-Za-z])"
-    r"|(?<![0-9A-Za-z-])0[0-9]{2,3}-[0-9]{7,8}(?![0-9A-Za-z-])"
-)
 
 
 def text_problem(text: str, limit: int, *, multiline: bool = False) -> str | None:
@@ -98,14 +88,6 @@ def text_problem(text: str, limit: int, *, multiline: bool = False) -> str | Non
     if (_CONTROL_BUT_LINE_BREAKS if multiline else _CONTROL).search(text):
         return "must not contain control characters"
     return None
-
-
-def masked_text(text: str) -> str:
-    """Free text (a reason, an opinion, a comment) as events may carry it: every ID number
-    and phone number in it masked as the applicant's own are, the length unchanged. The case
-    keeps the text as written."""
-    text = _ID_IN_TEXT.sub(lambda m: mask_resident_id(m.group()), text)
-    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
 
 
 def canonical_code(value: str) -> str:
@@ -618,7 +600,7 @@ def refuse(case: Case, actor: Actor, reason: str, now: datetime) -> Transition:
         closed_at=now,
         officer_id=actor.officer_id,
     )
-    data = _base(case, actor, now) | {"reason": masked_text(text)}
+    data = _base(case, actor, now) | {"reason": mask_in_text(text)}
     return Transition(refused, "application.refused", data)
 
 
@@ -737,7 +719,7 @@ def complete_review(
     done = replace(case, reviews=reviews, status="in_review" if remaining else "reviewed")
     data = _base(case, actor, now) | {
         "approved": approved,
-        "opinion": masked_text(text),
+        "opinion": mask_in_text(text),
         "remaining": remaining,
     }
     return Transition(done, "application.review_completed", data)
@@ -757,7 +739,7 @@ def pause(case: Case, actor: Actor, kind: str, reason: str, now: datetime) -> Tr
         pauses=(*case.pauses, Pause(kind, text, now)),
         officer_id=actor.officer_id,
     )
-    data = _base(case, actor, now) | {"kind": kind, "reason": masked_text(text)}
+    data = _base(case, actor, now) | {"kind": kind, "reason": mask_in_text(text)}
     return Transition(paused, "application.clock_paused", data)
 
 
@@ -842,7 +824,7 @@ def conclude(
     )
     data = _base(case, actor, now) | {
         "result_code": result_code,
-        "reason": masked_text(text),
+        "reason": mask_in_text(text),
         "certificate": issued,
         "due_date": case.due_date.isoformat() if case.due_date else None,
         "on_time": on_time,
@@ -865,7 +847,7 @@ def withdraw(case: Case, reason: str, now: datetime, calendar: WorkCalendar) -> 
     if case.status == "paused":
         case = _end_pause(case, now, calendar)
     withdrawn = replace(case, status="withdrawn", reason=text, closed_at=now)
-    data = _base(case, None, now) | {"reason": masked_text(text)}
+    data = _base(case, None, now) | {"reason": mask_in_text(text)}
     return Transition(withdrawn, "application.withdrawn", data)
 
 
@@ -906,7 +888,7 @@ def evaluate(
         "level": level,
         "bad": level in BAD_LEVELS,
         "channel": channel,
-        "comment": masked_text(comment.strip()) or None,
+        "comment": mask_in_text(comment.strip()) or None,
         "basic_code": case.item.basic_code,
         "source": source,
     }

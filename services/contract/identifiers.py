@@ -639,6 +639,26 @@ def check_implementation_code(
 # --------------------------------------------------------------------------- masking
 
 
+# ID and phone numbers written into free text, standing alone (not inside a longer code):
+# resident ID numbers (division, birth date, sequence, check: an all-digit credit code has no
+# birth date in it); mobile numbers, with +86 and spaces or hyphens; landlines with area code.
+_ID_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
+)
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z+-])(?:\+?86[- ]?)?1[3-9][0-9](?:[- ]?[0-9]{4}){2}(?![0-9A-Za-z])"
+    r"|(?<![0-9A-Za-z-])0[0-9]{2,3}-[0-9]{7,8}(?![0-9A-Za-z-])"
+)
+
+
+def mask_in_text(text: str) -> str:
+    """Free text (a reason, a comment, a log line) with every ID number and phone number in
+    it masked as `mask_resident_id` and `mask_phone` mask them, the length unchanged."""
+    text = _ID_IN_TEXT.sub(lambda m: mask_resident_id(m.group()), text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group()), text)
+
+
 def mask_resident_id(value: str) -> str:
     """Keep the first 4 and last 4 characters; star the rest (all stars if 8 or fewer)."""
     text = _require_str(value)

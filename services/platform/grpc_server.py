@@ -129,6 +129,8 @@ class _EdgeInterceptor(grpc.ServerInterceptor):
                     context.abort(grpc.StatusCode.FAILED_PRECONDITION, refusal)
                 with tracing.server_span(method, metadata):
                     try:
+                        if isinstance(request, Undecodable):
+                            raise request.error()
                         return inner(request, context)
                     except Exception as exc:
                         _abort(context, exc, method)
@@ -136,7 +138,7 @@ class _EdgeInterceptor(grpc.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream:
@@ -147,6 +149,8 @@ class _EdgeInterceptor(grpc.ServerInterceptor):
                     context.abort(grpc.StatusCode.FAILED_PRECONDITION, refusal)
                 with tracing.server_span(method, metadata):
                     try:
+                        if isinstance(request, Undecodable):
+                            raise request.error()
                         yield from inner_stream(request, context)
                     except Exception as exc:
                         _abort(context, exc, method)
@@ -154,10 +158,101 @@ class _EdgeInterceptor(grpc.ServerInterceptor):
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream,
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=lenient(handler.request_deserializer),
                 response_serializer=handler.response_serializer,
             )
         return handler
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A request whose bytes are not a message of its method's type, in place of the message:
+    the servicer's wrapper refuses it with INVALID_ARGUMENT (grpcio itself would answer
+    INTERNAL, "Exception deserializing request!")."""
+
+    type_name: str
+    field: str | None  # the text field that is not UTF-8, if that is what is wrong
+
+    def error(self) -> InvalidArgument:
+        if self.field is not None:
+            return InvalidArgument.single(
+                self.field, "is not UTF-8 text (send strings encoded as UTF-8, not GBK)"
+            )
+        return InvalidArgument.single(
+            "request", f"the bytes sent are not a {self.type_name} message"
+        )
+
+
+def lenient(
+    deserialize: Callable[[bytes], Any] | None,
+) -> Callable[[bytes], Any] | None:
+    """`deserialize`, giving an `Undecodable` for bytes it cannot parse instead of raising."""
+    if deserialize is None:
+        return None
+    descriptor = getattr(getattr(deserialize, "__self__", None), "DESCRIPTOR", None)
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserialize(data)
+        except Exception:  # protobuf's DecodeError, or anything else the bytes cause
+            if descriptor is None:
+                return Undecodable("request", None)
+            return Undecodable(descriptor.full_name, non_utf8_field(descriptor, data))
+
+    return parse
+
+
+def non_utf8_field(descriptor: Any, data: bytes, prefix: str = "") -> str | None:
+    """The path (`applicant.name`, `materials[2]`) of the first string field in the
+    protobuf-encoded `data` whose bytes are not UTF-8; None if there is none or the bytes
+    are not protobuf at all."""
+    seen: dict[int, int] = {}
+    pos = 0
+    try:
+        while pos < len(data):
+            key, pos = _varint(data, pos)
+            number, wire = key >> 3, key & 7
+            if wire == 0:
+                _, pos = _varint(data, pos)
+            elif wire == 1:
+                pos += 8
+            elif wire == 5:
+                pos += 4
+            elif wire == 2:
+                length, pos = _varint(data, pos)
+                chunk, pos = data[pos : pos + length], pos + length
+                field = descriptor.fields_by_number.get(number)
+                if field is None:
+                    continue
+                name = prefix + field.name
+                if field.is_repeated:
+                    seen[number] = seen.get(number, -1) + 1
+                    name += f"[{seen[number]}]"
+                if field.type == field.TYPE_STRING:
+                    try:
+                        chunk.decode("utf-8")
+                    except UnicodeDecodeError:
+                        return name
+                elif field.type == field.TYPE_MESSAGE:
+                    found = non_utf8_field(field.message_type, chunk, name + ".")
+                    if found is not None:
+                        return found
+            else:
+                return None
+    except IndexError:
+        return None
+    return None
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        value |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return value, pos
+        shift += 7
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Structured logging: one JSON object per line (or readable text on a terminal).
 
 Every record carries the process role, the node's division and the current `trace_id`. Log
-with `%s` arguments and `extra={}`; never log personal data or whole payloads.
+with `%s` arguments and `extra={}`; never log personal data or whole payloads. As a last
+guard, ID and phone numbers in a line (a database error's text, say) are masked.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from services.contract.identifiers import mask_in_text
 from services.platform.green import silence_eventlet_deprecation
 
 # Attributes every LogRecord has; anything else came from `extra=` and is logged as a field.
@@ -47,7 +49,7 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
-        return json.dumps(out, ensure_ascii=False, default=str)
+        return mask_in_text(json.dumps(out, ensure_ascii=False, default=str))
 
 
 class TextFormatter(logging.Formatter):
@@ -68,7 +70,7 @@ class TextFormatter(logging.Formatter):
             line = f"{line}  {tail}"
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
-        return line
+        return mask_in_text(line)
 
 
 def setup_logging(role: str, division: str, level: str = "info", fmt: str = "auto") -> None:

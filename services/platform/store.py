@@ -125,7 +125,8 @@ def with_driver(url: str) -> URL:
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """An engine configured for govnet: WAL and immediate write locks on SQLite."""
+    """An engine configured for govnet: WAL and immediate write locks on SQLite. Errors do
+    not show statement parameters: they hold ID and phone numbers, and errors are logged."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -135,11 +136,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        with_driver(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        with_driver(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
@@ -214,7 +220,9 @@ def _raw(conn: Connection, statement: str, params: Any, *, many: bool = False) -
             return driver.executemany(statement, params)  # type: ignore[union-attr]
         return driver.execute(statement, params)  # type: ignore[union-attr]
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(statement, params, exc, sqlite3.Error) from exc
+        raise DBAPIError.instance(
+            statement, params, exc, sqlite3.Error, hide_parameters=True
+        ) from exc
 
 
 class Prepared:

@@ -158,3 +158,79 @@ def test_a_call_meant_for_another_node_is_refused_naming_both(
         )
     finally:
         server.stop(0)
+
+
+def _submit(**fields: Any) -> bytes:
+    from govnet.applications.v1 import applications_pb2 as pb
+
+    return pb.SubmitRequest(
+        request_id="r-1",
+        applicant=pb.Applicant(name=fields.get("name", "王五"), id_number="320102"),
+        materials=fields.get("materials", ["申请书"]),
+    ).SerializeToString()
+
+
+def _submit_probe() -> tuple[ApiServer, Any]:
+    from govnet.applications.v1 import applications_pb2 as pb
+
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "Call": grpc.unary_unary_rpc_method_handler(
+                lambda request, context: request.applicant.name.encode(),
+                request_deserializer=pb.SubmitRequest.FromString,
+                response_serializer=_identity,
+            )
+        },
+    )
+    registration = Registration(
+        lambda _servicer, server: server.add_generic_rpc_handlers((handler,)), None, SERVICE
+    )
+    server = ApiServer(f"127.0.0.1:{free_port_base(1)}", [registration], workers=2)
+    server.start()
+    return server, grpc.insecure_channel(server.address).unary_unary(
+        f"/{SERVICE}/Call", _identity, _identity
+    )
+
+
+@pytest.mark.parametrize(
+    ("sent", "field", "reason"),
+    [
+        # GBK bytes where UTF-8 is due: a department system's usual mistake
+        (
+            _submit(name="AB").replace(b"AB", "王".encode("gbk")),
+            "applicant.name",
+            "is not UTF-8 text (send strings encoded as UTF-8, not GBK)",
+        ),
+        (
+            _submit(materials=["申请书", "XY"]).replace(b"XY", b"\xff\xfe"),
+            "materials[1]",
+            "is not UTF-8 text (send strings encoded as UTF-8, not GBK)",
+        ),
+        (
+            b"\xff\xff\xff",
+            "request",
+            "the bytes sent are not a govnet.applications.v1.SubmitRequest message",
+        ),
+    ],
+)
+def test_a_request_that_cannot_be_decoded_is_invalid_argument_naming_the_field(
+    sent: bytes, field: str, reason: str
+) -> None:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    server, call = _submit_probe()
+    try:
+        with pytest.raises(grpc.RpcError) as caught:
+            call(sent, timeout=5)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.details() == f"{field}: {reason}"
+        status = rpc_status.from_call(caught.value)
+        assert status is not None
+        violations = error_details_pb2.BadRequest()
+        status.details[0].Unpack(violations)
+        assert [(v.field, v.description) for v in violations.field_violations] == [(field, reason)]
+        assert call(_submit(name="王五"), timeout=5) == "王五".encode()  # and it goes on
+    finally:
+        server.stop(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from services.contract import names
 from services.contract.envelope import Event, decode
 from services.contract.schemas import default_registry
+from services.platform.logs import JsonFormatter
 from services.platform.store import Database
 
 NOW = datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
@@ -185,6 +187,36 @@ class StoreSuite:
         events = self.outbox_events(db)
         assert sorted(e.data["reason"] for e in events) == ["a", "b", "first"]
         assert sorted(e.sequence for e in events) == [1, 2, 3]
+
+    def test_a_database_error_does_not_show_the_values_written(self, db: Database) -> None:
+        # Errors are logged, and the values of a request hold ID and phone numbers.
+        secret = "320102198506120421"
+        insert_prepared = db.prepare(
+            insert(db.processed).values(
+                source=bindparam("source"),
+                event_id=bindparam("event_id"),
+                processed_at=bindparam("processed_at"),
+            )
+        )
+        row = {"source": secret, "event_id": "e-1", "processed_at": NOW}
+        for run in (
+            lambda tx: tx.conn.execute(insert(db.processed), row),  # through SQLAlchemy
+            lambda tx: insert_prepared.run(tx.conn, row),  # straight to the driver on SQLite
+        ):
+            with db.transaction() as tx:
+                run(tx)
+            with pytest.raises(IntegrityError) as caught, db.transaction() as tx:
+                run(tx)
+            assert "[SQL parameters hidden due to hide_parameters=True]" in str(caught.value)
+            # PostgreSQL's own message repeats the key ("Key (source, event_id)=(...)"):
+            # the log line masks it.
+            record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", (), None)
+            record.exc_info = (IntegrityError, caught.value, caught.value.__traceback__)
+            line = JsonFormatter().format(record)
+            assert secret not in line
+            assert "Traceback" in line
+            with db.transaction() as tx:
+                tx.conn.execute(db.processed.delete())
 
     def test_a_failing_write_alone_leaves_nothing_and_the_writer_goes_on(
         self, db: Database

@@ -14,11 +14,11 @@ from services.applications.domain import (
     complete_review,
     conclude,
     evaluate,
-    masked_text,
     pause,
     refuse,
     withdraw,
 )
+from services.contract.identifiers import mask_in_text
 from tests.unit.test_lifecycle import (
     ACCEPTED_AT,
     APPLICANT,
@@ -93,7 +93,7 @@ def test_an_id_or_phone_number_in_free_text_leaves_in_the_event_masked(event: st
 def test_phone_numbers_written_with_separators_or_country_code_are_masked(
     written: str, masked: str
 ) -> None:
-    assert masked_text(written) == masked
+    assert mask_in_text(written) == masked
 
 
 @pytest.mark.parametrize(
@@ -106,8 +106,8 @@ def test_phone_numbers_written_with_separators_or_country_code_are_masked(
     ],
 )
 def test_codes_and_dates_in_free_text_are_left_as_written(text: str) -> None:
-    assert masked_text(text) == text
+    assert mask_in_text(text) == text
 
 
 def test_masking_keeps_the_length_the_contract_allows() -> None:
-    assert len(masked_text(WRITTEN)) == len(WRITTEN)
+    assert len(mask_in_text(WRITTEN)) == len(WRITTEN)
