@@ -6,8 +6,9 @@ before anything that opens sockets or threads is imported, and the rest should s
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -529,11 +530,12 @@ def catalog_export(out_file: str) -> None:
 def catalog_search(
     text: str, department: str, type_code: str, level: str, division: str, kind: str, limit: int
 ) -> None:
-    """Search the running node's catalog by code or any part of a name."""
+    """Search the running node's catalog by code or any part of a name. Exit 2 if a filter
+    is not valid, 1 if the node cannot be reached."""
     from services.client import search_catalog
 
-    sys.exit(
-        search_catalog(
+    with _node_errors("catalog search"):
+        status = search_catalog(
             load_settings(),
             text=text,
             department_code=department,
@@ -544,7 +546,7 @@ def catalog_search(
             limit=limit,
             echo=click.echo,
         )
-    )
+    sys.exit(status)
 
 
 @catalog.command("conformance")
@@ -554,12 +556,10 @@ def catalog_search(
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def catalog_conformance(division: str, department: str, details: bool, as_json: bool) -> None:
     """Deviations from the provincial standards (三级四同), per division and department.
-    Exit 2 if a filter is not valid."""
-    import grpc
-
+    Exit 2 if a filter is not valid, 1 if the node cannot be reached."""
     from services.client import conformance_report
 
-    try:
+    with _node_errors("catalog conformance"):
         status = conformance_report(
             load_settings(),
             division=division,
@@ -568,10 +568,24 @@ def catalog_conformance(division: str, department: str, details: bool, as_json: 
             as_json=as_json,
             echo=click.echo,
         )
-    except grpc.RpcError as exc:  # the node checks the filters (INVALID_ARGUMENT naming each)
-        click.echo(f"govnet catalog conformance: {exc.details()}", err=True)
-        sys.exit(2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1)
     sys.exit(status)
+
+
+@contextlib.contextmanager
+def _node_errors(command: str) -> Iterator[None]:
+    """Report a call to the running node that fails as one line on stderr, "govnet
+    COMMAND: why", and exit: 2 if the node refused the input (INVALID_ARGUMENT, naming each
+    bad field), else 1 (no node answers, or another refusal)."""
+    import grpc
+
+    try:
+        yield
+    except ConnectionError as exc:
+        click.echo(f"govnet {command}: {exc}", err=True)
+        sys.exit(1)
+    except grpc.RpcError as exc:
+        click.echo(f"govnet {command}: {exc.details()}", err=True)
+        sys.exit(2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1)
 
 
 # -- notifications ---------------------------------------------------------------------

@@ -274,26 +274,22 @@ def search_catalog(
     limit: int,
     echo: Echo,
 ) -> int:
-    try:
-        catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
-        response = catalog.SearchItems(
-            catalog_pb.SearchItemsRequest(
-                text=text,
-                department_code=department_code,
-                type_code=type_code,
-                level=level,
-                division=division,
-                kind=kind,
-                page_size=limit,
-            ),
-            timeout=CALL_TIMEOUT,
-        )
-    except ConnectionError as exc:
-        echo(f"govnet catalog search: {exc}")
-        return 1
-    except grpc.RpcError as exc:
-        echo(f"govnet catalog search: {exc.details()}")
-        return 2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1
+    """Print the first `limit` items matching the query with `echo`. Raises ConnectionError
+    if no node answers and grpc.RpcError if the node refuses (INVALID_ARGUMENT naming each
+    bad filter): the caller reports those as errors."""
+    catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
+    response = catalog.SearchItems(
+        catalog_pb.SearchItemsRequest(
+            text=text,
+            department_code=department_code,
+            type_code=type_code,
+            level=level,
+            division=division,
+            kind=kind,
+            page_size=limit,
+        ),
+        timeout=CALL_TIMEOUT,
+    )
     for item in response.items:
         limits = (
             "即办" if item.case_kind == "immediate" else f"承诺{item.promised_limit_days}个工作日"
@@ -318,15 +314,14 @@ def conformance_report(
     as_json: bool,
     echo: Echo,
 ) -> int:
-    try:
-        catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
-        report = catalog.CheckConformance(
-            catalog_pb.CheckConformanceRequest(division=division, department_code=department_code),
-            timeout=30,
-        )
-    except ConnectionError as exc:
-        echo(f"govnet catalog conformance: {exc}")
-        return 1
+    """Print the conformance report with `echo`. Raises ConnectionError if no node answers
+    and grpc.RpcError if the node refuses (INVALID_ARGUMENT naming each bad filter): the
+    caller reports those as errors."""
+    catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
+    report = catalog.CheckConformance(
+        catalog_pb.CheckConformanceRequest(division=division, department_code=department_code),
+        timeout=30,
+    )
     if as_json:
         # Every figure, zeros too: a reader finds 0 deviating items, not a missing key.
         as_dict = json_format.MessageToDict(report, always_print_fields_with_no_presence=True)

@@ -12,6 +12,8 @@ standard field is a *deviation*.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -628,14 +630,20 @@ def _place_violations(item: Item, node_level: str, node_division: str) -> list[F
 # place and personal names).
 _HAN = "\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CJK = re.compile(f"[{_HAN}]")
-_TOKEN = re.compile(f"[{_HAN}]|[0-9A-Za-z]+")
+_TOKEN = re.compile(f"[{_HAN}0-9A-Za-z]")
 
 
 def search_tokens(text: str) -> list[str]:
-    """Index tokens: one per Chinese character (word tokenizers do not segment Chinese), one
-    per run of Latin letters or digits, lower-cased. A phrase query over these tokens is
-    n-gram matching of any length, including one- and two-character queries. The text is
-    NFKC-normalised first, so full-width letters and digits (ＩＣＰ, ５Ｇ) are the ASCII ones."""
+    """Index tokens: one per Chinese character (word tokenizers do not segment Chinese) and
+    one per Latin letter or digit, lower-cased; everything else (spaces, punctuation) is left
+    out. A phrase query over these tokens is substring matching of any length, in Chinese
+    and in Latin alike: "CP" finds ICP备案, "案5G" finds 备案５Ｇ, one- and two-character
+    queries work. The text is NFKC-normalised first, so full-width letters and digits
+    (ＩＣＰ, ５Ｇ) are the ASCII ones.
+
+    Latin is split by character, not indexed by word, because users type partial codes and
+    abbreviations; the price is that spaces between Latin words do not count ("IC P" finds
+    ICP), as they never did between Chinese characters."""
     return [t.lower() for t in _TOKEN.findall(unicodedata.normalize("NFKC", text))]
 
 
@@ -725,7 +733,7 @@ class Query(Filters):
     status: str = "published"
     text: str = ""
     page_size: int = 20
-    after: str = ""  # the page token: position of the last item of the previous page
+    after: int = 0  # from the page token: position of the last item of the previous page
     tokens: tuple[str, ...] = field(default=(), compare=False)
 
     @classmethod
@@ -733,9 +741,66 @@ class Query(Filters):
         """A query for the items `filters` covers."""
         return cls(**{f.name: getattr(filters, f.name) for f in fields(Filters)}, **more)
 
+    @property
+    def is_code(self) -> bool:
+        """Whether the text is a code, looked up exactly (else it is part of a name)."""
+        return bool(self.text) and looks_like_code(self.text)
+
+    def fingerprint(self) -> bytes:
+        """What the items of this query depend on: the filters, and the code or the tokens
+        of the text (so "ICP 备案" and "ｉｃｐ备案" are one query). Not the page size: a
+        position means the same at any page size, so a caller may change it between pages."""
+        what = self.text if self.is_code else " ".join(self.tokens)
+        key = [*(getattr(self, f.name) for f in fields(Filters)), str(self.is_code), what]
+        digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=_TOKEN_DIGEST)
+        return digest.digest()
+
 
 MAX_PAGE = 200
 MAX_POSITION = 2**63 - 1  # the largest integer a store compares a row id with (SQLite)
+
+# A page token is base64url (unpadded) of: the format version (1 byte), the position (8
+# bytes, big-endian) and a digest of the query it was made for. No secret goes in: a token
+# that anyone could make says no more than "after this position, in this query", so it
+# needs no signing, and it stays valid across calls, restarts and nodes of one version.
+_TOKEN_VERSION = 1
+_TOKEN_DIGEST = 8
+_TOKEN_BYTES = 1 + 8 + _TOKEN_DIGEST
+_TOKEN_CHARS = -(-_TOKEN_BYTES * 4 // 3)
+_NOT_A_TOKEN = (
+    "is not a token this API returned (garbled, cut short, or made by an earlier version): "
+    "search again without it"
+)
+_ANOTHER_QUERY = (
+    "belongs to another query: send the text and filters of the query that returned it, "
+    "or no page_token for a first page"
+)
+
+
+def next_page_token(query: Query, position: int) -> str:
+    """The opaque, URL-safe token of the page after `position` (a store's row id) in
+    `query`; `parse_query` takes it back for the same query only (`MAX_POSITION` at most)."""
+    raw = bytes([_TOKEN_VERSION]) + position.to_bytes(8, "big") + query.fingerprint()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _token_parts(token: str) -> tuple[int, bytes] | None:
+    """(position, query digest) of a token this module made, else None."""
+    if len(token) != _TOKEN_CHARS or not token.isascii():
+        return None
+    padded = token + "=" * (-len(token) % 4)
+    try:
+        raw = base64.urlsafe_b64decode(padded.encode("ascii"))
+    except ValueError:
+        return None
+    # Only the one spelling page_token makes (base64 decoding ignores stray characters and
+    # the unused low bits of the last one).
+    if base64.urlsafe_b64encode(raw).decode("ascii") != padded or raw[0] != _TOKEN_VERSION:
+        return None
+    position = int.from_bytes(raw[1:9], "big")
+    if position > MAX_POSITION:
+        return None
+    return position, raw[9:]
 
 
 def parse_query(
@@ -751,7 +816,9 @@ def parse_query(
     page_token: str = "",
 ) -> Query:
     """Validate a search request; raise `InvalidArgument` naming every bad field (the
-    filters are checked as `parse_filters` checks them)."""
+    filters are checked as `parse_filters` checks them). `page_token` must be one that
+    `next_page_token` made for this query (same text and filters; any page size): a
+    garbled one, or one of another query, is refused naming it."""
     filters, problems = _filters(
         department_code=department_code,
         type_code=type_code,
@@ -771,16 +838,18 @@ def parse_query(
         problems.append(FieldViolation("text", "has no letters, digits or Chinese characters"))
     if not 0 <= page_size <= MAX_PAGE:
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
-    if page_token and not (
-        page_token.isascii()
-        and page_token.isdigit()
-        and len(page_token) <= 19
-        and int(page_token) <= MAX_POSITION
-    ):
-        problems.append(FieldViolation("page_token", "is not a token this API returned"))
+    query = Query.of(filters, text=text, page_size=page_size or 20, tokens=tokens)
+    if page_token:
+        parts = _token_parts(page_token)
+        if parts is None:
+            problems.append(FieldViolation("page_token", _NOT_A_TOKEN))
+        elif not problems and parts[1] != query.fingerprint():
+            problems.append(FieldViolation("page_token", _ANOTHER_QUERY))
+        else:
+            query = replace(query, after=parts[0])
     if problems:
         raise InvalidArgument(problems)
-    return Query.of(filters, text=text, page_size=page_size or 20, after=page_token, tokens=tokens)
+    return query
 
 
 def looks_like_code(text: str) -> bool:

@@ -199,7 +199,8 @@ Index(
     postgresql_where=deviations.c.resolved_at.is_(None),
 )
 
-# Full-text search over one token per Chinese character (see domain.search_tokens):
+# Full-text search over one token per Chinese character, Latin letter and digit (see
+# domain.search_tokens):
 # SQLite FTS5, and PostgreSQL a GIN index over a 'simple' tsvector.
 #
 # On SQLite new items are indexed by the statement that follows their insert
@@ -371,14 +372,20 @@ class CatalogStore:
 
     def search(self, query: Query) -> tuple[list[Item], str]:
         """Items matching `query`, in catalog order (the order they were added); returns the
-        page and the token of the next one ("" at the end).
+        page and the token of the next one ("" at the end), which `domain.parse_query`
+        takes back for this query only.
 
         Two plans, chosen per query: driven by the text index (it yields matches in catalog
         order, so a page stops early however common the words), or, when a division or
         department filter is narrower than the words, driven by that filter's index with the
         phrase checked on each row. Either way a page costs about the same.
         """
-        after = _page_position(query.after)
+        found, last = self._search(query)
+        return found, (domain.next_page_token(query, last) if last else "")
+
+    def _search(self, query: Query) -> tuple[list[Item], int]:
+        """`search`, with the position of the page's last item when more follow (else 0)."""
+        after = query.after
         filters = {
             name: value
             for name, value in (
@@ -393,7 +400,7 @@ class CatalogStore:
         }
         limit = query.page_size + 1
         with self.db.read() as conn:
-            if query.text and domain.looks_like_code(query.text):
+            if query.is_code:
                 code = query.text
                 condition = or_(items.c.implementation_code == code, items.c.basic_code == code)
                 rows = self._page(conn, filters, after, limit, condition)
@@ -416,7 +423,7 @@ class CatalogStore:
                 rows = self._page(conn, filters, after, limit, None)
         found = [item_of_row(r._mapping) for r in rows[: query.page_size]]
         more = len(rows) > query.page_size
-        return found, (str(rows[query.page_size - 1].id) if more else "")
+        return found, (rows[query.page_size - 1].id if more else 0)
 
     NARROW_FILTER = 20_000
     """Above this many items per token, a division or department filter drives the search."""
@@ -477,13 +484,12 @@ class CatalogStore:
         return self._list(filters)
 
     def _list(self, filters: domain.Filters) -> Iterator[Item]:
-        after = ""
+        after = 0
         while True:
-            page, token = self.search(Query.of(filters, page_size=500, after=after))
+            page, after = self._search(Query.of(filters, page_size=500, after=after))
             yield from page
-            if not token:
+            if not after:
                 return
-            after = token
 
     def count(self, *, local_only: bool = False) -> int:
         statement = select(func.count()).select_from(items)
@@ -1386,11 +1392,6 @@ class CatalogStore:
         }
 
 
-def _page_position(token: str) -> int:
-    """The position a page token stands for (tokens are checked by `domain.parse_query`)."""
-    return int(token) if token else 0
-
-
 def division_name(code: str) -> str:
     found = divisions().get(code)
     return found.name if found else ""
@@ -1454,17 +1455,24 @@ def _index_new_items(conn: Connection, *, after: int) -> None:
     )
 
 
-_SEARCH_TEXTS_NORMALISED = "catalog:search-texts-nfkc"
-"""The counter that says every item's search text was made from its NFKC-normalised name."""
+SEARCH_TEXTS_CURRENT = "catalog:search-texts-latin-by-character"
+"""The counter that says every item's search text was made by this version's
+`domain.search_text`. A version that changes how search texts are made names a new counter
+here, so that every store is indexed again once. Earlier ones:
+
+- catalog:search-texts-nfkc: names NFKC-normalised (full-width letters and digits, and rare
+  characters, were left out before); Latin still indexed by word.
+"""
 
 
 def _refresh_search_texts(db: Database) -> None:
-    """Stores made before names were NFKC-normalised for search indexed full-width letters
-    and digits (ＩＣＰ, ５Ｇ) and rare characters not at all: make those items' search
-    texts again, once per store (a counter marks it; the index follows the column)."""
+    """Stores indexed by an earlier version hold search texts made another way (full-width
+    letters and digits left out; Latin by word, so "CP" did not find ICP): make those
+    items' search texts again, once per store (a counter marks it; the index follows the
+    column)."""
     counters = db.counters
     with db.read() as conn:
-        marked = select(counters.c.last).where(counters.c.key == _SEARCH_TEXTS_NORMALISED)
+        marked = select(counters.c.last).where(counters.c.key == SEARCH_TEXTS_CURRENT)
         if conn.execute(marked).first() is not None:
             return
         stale = [
@@ -1482,7 +1490,7 @@ def _refresh_search_texts(db: Database) -> None:
                 stale,
             )
             log.info("made the search text of %s items again", len(stale))
-        db.next_value(tx.conn, _SEARCH_TEXTS_NORMALISED)
+        db.next_value(tx.conn, SEARCH_TEXTS_CURRENT)
 
 
 def _drop_insert_trigger(db: Database) -> None:

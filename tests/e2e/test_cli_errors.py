@@ -225,3 +225,17 @@ def test_region_status_before_any_region_ran_says_how_to_start_one(tmp_path: Pat
         f"govnet: no {tmp_path}/topology/topology.json: start a region with "
         "`make run-region` first",
     )
+
+
+@pytest.mark.parametrize(
+    "command", [("catalog", "search", "许可"), ("catalog", "conformance", "--json")]
+)
+def test_a_catalog_command_without_a_running_node_says_so_on_stderr(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    env = node_env(amqp_uri="amqp://guest:guest@127.0.0.1:1/", var_dir=tmp_path)
+    result = govnet(*command, env=env)
+    assert (result.returncode, result.stdout) == (1, "")
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"govnet {' '.join(command[:2])}: no govnet API answers at ")
+    assert line.endswith("; start a node with `make run`")

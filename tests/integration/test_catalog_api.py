@@ -465,13 +465,13 @@ def test_the_search_and_conformance_commands_read_the_running_node(node: Setting
         "(320102) 承诺12个工作日"
     ]
     refused = govnet("catalog", "search", "许可", "--type", "77", env=env)
-    assert refused.returncode == 2
-    assert refused.stdout.strip() == (
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.strip() == (
         f"govnet catalog search: type_code: must be a national item type code ({TYPE_CODES})"
     )
     refused = govnet("catalog", "search", "许可", "--department", "玄武区市场监督管理局", env=env)
-    assert refused.returncode == 2
-    assert refused.stdout.strip() == (
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.strip() == (
         "govnet catalog search: department_code: must be 18 characters, got 10"
     )
     refused = govnet("catalog", "conformance", "--division", "abc", env=env)
@@ -499,6 +499,31 @@ def test_search_input_a_caller_gets_wrong_is_invalid_argument_naming_the_field(
         error = refused(api.SearchItems, request)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (request, error.details())
         assert list(violations(error)) == [field]
+
+
+def test_a_page_token_of_another_query_is_refused_and_works_for_its_own(api: Any) -> None:
+    first = api.SearchItems(pb.SearchItemsRequest(text="许可", page_size=1), timeout=10)
+    assert first.next_page_token
+    error = refused(
+        api.SearchItems,
+        pb.SearchItemsRequest(text="登记", page_size=1, page_token=first.next_page_token),
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violations(error) == {
+        "page_token": "belongs to another query: send the text and filters of the query "
+        "that returned it, or no page_token for a first page"
+    }
+    error = refused(api.SearchItems, pb.SearchItemsRequest(text="许可", page_token="40"))
+    assert violations(error) == {
+        "page_token": "is not a token this API returned (garbled, cut short, or made by an "
+        "earlier version): search again without it"
+    }
+    second = api.SearchItems(
+        pb.SearchItemsRequest(text="许可", page_size=1, page_token=first.next_page_token),
+        timeout=10,
+    )
+    both = api.SearchItems(pb.SearchItemsRequest(text="许可", page_size=2), timeout=10)
+    assert [*first.items, *second.items] == list(both.items)
 
 
 def test_a_code_typed_in_lower_case_reaches_its_item_on_every_call(api: Any) -> None:

@@ -1,5 +1,6 @@
 """Catalog search on SQLite (FTS5) and PostgreSQL (tsvector) alike: codes however they are
-typed, full-width letters and digits, and paging that neither skips nor repeats."""
+typed, full-width letters and digits, any part of a Latin word, and paging that neither
+skips nor repeats nor takes a page token of another query."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from services.catalog.domain import Item
 from services.catalog.importer import import_lines
 from services.catalog.records import Line
 from services.catalog.sample import sample_records
-from services.catalog.store import CatalogStore, items
+from services.catalog.store import SEARCH_TEXTS_CURRENT, CatalogStore, items
 from services.contract.schemas import default_registry
+from services.platform.errors import InvalidArgument
 from services.platform.node import division
 from services.platform.store import Database
 
@@ -78,22 +80,47 @@ class SearchSuite:
         for text in ("ICP", "icp", "ＩＣＰ", "（ICP）备案", "备案5G", "５ｇ"):
             assert codes(store, text) == [code], text
 
-    def test_a_store_indexed_before_names_were_normalised_is_indexed_again_once(
-        self, store: CatalogStore
+    def test_latin_letters_and_digits_match_any_part_of_a_word(self, store: CatalogStore) -> None:
+        code = self.items(store)[0].implementation_code  # 互联网信息服务（ＩＣＰ）备案５Ｇ
+        for text in ("CP", "cp", "IC", "ｃｐ", "P）备", "CP备案", "案5", "5g", "ICP备案5G"):
+            assert codes(store, text) == [code], text
+        assert codes(store, "PC") == []
+        assert codes(store, "ICPX") == []
+
+    def test_a_page_token_of_another_query_is_refused(self, store: CatalogStore) -> None:
+        _, token = store.search(domain.parse_query(status="any", page_size=1))
+        assert token
+        with pytest.raises(InvalidArgument) as info:
+            store.search(domain.parse_query("登记", page_size=1, page_token=token))
+        assert [v.field for v in info.value.violations] == ["page_token"]
+        assert "belongs to another query" in info.value.violations[0].reason
+        # The token goes on working for its own query, whatever the page size.
+        found, _ = store.search(domain.parse_query(status="any", page_size=2, page_token=token))
+        whole, _ = store.search(domain.parse_query(status="any", page_size=3))
+        assert found == whole[1:]
+
+    @pytest.mark.parametrize(
+        "indexed",
+        [
+            "互 联 网 信 息 服 务 备 案",  # the full-width letters and digits left out
+            "互 联 网 信 息 服 务 icp 备 案 5g",  # Latin indexed by word
+        ],
+    )
+    def test_a_store_indexed_by_an_earlier_version_is_indexed_again_once(
+        self, store: CatalogStore, indexed: str
     ) -> None:
         code = self.items(store)[0].implementation_code
-        # What the previous version stored: the full-width letters and digits left out.
+        # What an earlier version stored for 互联网信息服务（ＩＣＰ）备案５Ｇ.
         with store.db.transaction() as tx:
             tx.conn.execute(
-                update(items)
-                .where(items.c.implementation_code == code)
-                .values(search="互 联 网 信 息 服 务 备 案")
+                update(items).where(items.c.implementation_code == code).values(search=indexed)
             )
             counters = store.db.counters
-            tx.conn.execute(delete(counters).where(counters.c.key == "catalog:search-texts-nfkc"))
+            tx.conn.execute(delete(counters).where(counters.c.key == SEARCH_TEXTS_CURRENT))
         assert codes(store, "ICP") == []
         reopened = CatalogStore(store.db)
         assert codes(reopened, "ICP") == [code]
+        assert codes(reopened, "CP") == [code]
         assert codes(reopened, "互联网") == [code]
         with store.db.transaction() as tx:  # marked done: a later start looks once, no more
             tx.conn.execute(

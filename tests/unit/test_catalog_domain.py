@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -605,22 +606,24 @@ def test_v1_events_from_before_the_standard_fields_were_added_still_load(
 # -- search ----------------------------------------------------------------------------------
 
 
-def test_chinese_is_indexed_one_character_per_token_and_latin_by_word() -> None:
-    assert domain.search_tokens("食品经营许可（ICP 备案）2024") == [
-        "食",
-        "品",
-        "经",
-        "营",
-        "许",
-        "可",
-        "icp",
-        "备",
-        "案",
-        "2024",
-    ]
+def test_names_are_indexed_one_token_per_chinese_character_latin_letter_and_digit() -> None:
+    assert domain.search_text("食品经营许可（ICP 备案）2024") == (
+        "食 品 经 营 许 可 i c p 备 案 2 0 2 4"
+    )
+
+
+def test_a_latin_query_is_a_phrase_of_its_letters_so_it_matches_any_part_of_a_word() -> None:
+    # Partial codes and abbreviations: "CP" is the letters c, p in a row, as in ICP.
+    assert domain.parse_query("CP").tokens == ("c", "p")
+    assert domain.parse_query("icp备").tokens == ("i", "c", "p", "备")
+    assert " ".join(domain.parse_query("CP").tokens) in domain.search_text("ICP备案")
 
 
 TYPE_CODES = "01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 20"
+NOT_A_TOKEN = (
+    "is not a token this API returned (garbled, cut short, or made by an earlier version): "
+    "search again without it"
+)
 
 
 def test_a_query_is_validated_naming_each_bad_filter() -> None:
@@ -645,7 +648,7 @@ def test_a_query_is_validated_naming_each_bad_filter() -> None:
         ("status", "must be draft, published, revoked or any"),
         ("text", "has no letters, digits or Chinese characters"),
         ("page_size", "must be between 0 and 200"),
-        ("page_token", "is not a token this API returned"),
+        ("page_token", NOT_A_TOKEN),
     ]
 
 
@@ -678,12 +681,13 @@ def test_filters_are_stripped_and_a_department_code_upper_cased() -> None:
     assert domain.parse_filters(
         department_code=" 11320102767342276u ", division=" 320102", status="any"
     ) == domain.Filters(department_code="11320102767342276U", division="320102")
-    query = domain.parse_query(" 许可 ", type_code="01 ", page_token="40")
+    token = domain.next_page_token(domain.parse_query("许可", type_code="01"), 40)
+    query = domain.parse_query(" 许可 ", type_code="01 ", page_token=token)
     assert (query.text, query.type_code, query.status, query.after) == (
         "许可",
         "01",
         "published",
-        "40",
+        40,
     )
 
 
@@ -699,16 +703,67 @@ def test_standard_fields_read_by_name() -> None:
     assert FieldViolation("a", "b") == FieldViolation("a", "b")
 
 
-def test_a_page_token_beyond_any_position_is_refused_naming_it() -> None:
-    # Tokens are positions in the catalog; a number no store can hold is not one this API
-    # returned (it was passed to the store, where SQLite raised OverflowError: INTERNAL).
-    for token in ("9" * 25, "9223372036854775808", "1" * 5000):
+def test_a_garbled_page_token_is_refused_naming_it() -> None:
+    query = domain.parse_query("许可")
+    good = domain.next_page_token(query, 40)
+    beyond = domain.next_page_token(query, domain.MAX_POSITION).encode()
+    garbled = [
+        "9" * 25,
+        "1" * 5000,
+        "40",  # a bare position, as the previous version made them
+        good[:-2],  # cut short
+        good + "AA",  # too long
+        good.replace(good[3], "!" if good[3] != "!" else "?"),  # not base64url
+        "Ａ" * len(good),  # not ASCII
+        good[:1] + ("B" if good[1] != "B" else "C") + good[2:],  # unknown format version
+    ]
+    for token in garbled:
         with pytest.raises(InvalidArgument) as info:
             domain.parse_query("许可", page_token=token)
         assert [(v.field, v.reason) for v in info.value.violations] == [
-            ("page_token", "is not a token this API returned")
-        ]
-    assert domain.parse_query(page_token="9223372036854775807").after == "9223372036854775807"
+            ("page_token", NOT_A_TOKEN)
+        ], token
+    assert domain.parse_query("许可", page_token=beyond.decode()).after == domain.MAX_POSITION
+
+
+def test_a_page_token_is_opaque_url_safe_and_works_again_for_its_query() -> None:
+    query = domain.parse_query("ICP 备案", division="320102", status="any")
+    token = domain.next_page_token(query, 123456)
+    assert re.fullmatch("[A-Za-z0-9_-]+", token), token
+    assert "123456" not in token
+    assert token == domain.next_page_token(query, 123456)  # the same on every call and process
+    # The same query however it is typed (spacing, case, full-width letters), at any page
+    # size.
+    again = domain.parse_query(
+        " ｉｃｐ备案 ", division=" 320102", status="any", page_size=50, page_token=token
+    )
+    assert (again.after, again.page_size) == (123456, 50)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"text": "许可"},
+        {"text": "ICP 备案", "division": "320100", "status": "any"},
+        {"text": "ICP 备案", "division": "320102"},  # status published, not any
+        {"text": "ICP 备案", "division": "320102", "status": "any", "type_code": "01"},
+        {"text": "", "division": "320102", "status": "any"},
+    ],
+)
+def test_a_page_token_of_another_query_is_refused_naming_it(other: dict[str, str]) -> None:
+    token = domain.next_page_token(
+        domain.parse_query("ICP 备案", division="320102", status="any"), 9
+    )
+    text = other.pop("text")
+    with pytest.raises(InvalidArgument) as info:
+        domain.parse_query(text, page_token=token, **other)
+    assert [(v.field, v.reason) for v in info.value.violations] == [
+        (
+            "page_token",
+            "belongs to another query: send the text and filters of the query that returned "
+            "it, or no page_token for a first page",
+        )
+    ]
 
 
 def test_a_code_typed_in_lower_case_or_with_spaces_is_searched_as_the_code() -> None:
@@ -717,13 +772,13 @@ def test_a_code_typed_in_lower_case_or_with_spaces_is_searched_as_the_code() -> 
     assert domain.parse_query(f" {code[:18]} {code[18:30]} {code[30:]} ").text == code
     assert domain.parse_query("0112 3001 0000").text == "011230010000"
     # Words stay words: only a whole code is taken as one.
-    assert domain.parse_query("icp 备案").tokens == ("icp", "备", "案")
+    assert domain.parse_query("icp 备案").text == "icp 备案"
 
 
 def test_full_width_letters_digits_and_rare_characters_are_tokens() -> None:
     # Chinese input methods type full-width Latin letters and digits; names use them too.
-    assert domain.search_tokens("ＩＣＰ备案（５Ｇ）") == ["icp", "备", "案", "5g"]
+    assert domain.search_tokens("ＩＣＰ备案（５Ｇ）") == ["i", "c", "p", "备", "案", "5", "g"]
     assert domain.search_tokens("ICP备案（5G）") == domain.search_tokens("ＩＣＰ备案（５Ｇ）")
     # CJK Extension B and later, and 〇, are Chinese characters too.
     assert domain.search_tokens("𠀾〇口") == ["𠀾", "〇", "口"]
-    assert domain.parse_query("ＩＣＰ").tokens == ("icp",)
+    assert domain.parse_query("ＩＣＰ").tokens == ("i", "c", "p")
