@@ -1,7 +1,8 @@
 """Benchmark figures, each next to a baseline measured in the same run, and their ratio.
 
-`make bench` writes them to var/bench/report.md and var/bench/report.json and prints the
-table. Figures are reported, never asserted: tests do not assert on time.
+`make bench` writes them to var/bench/report.md and var/bench/report.json, with any charts
+as SVG files beside them, and prints the table. Figures are reported, never asserted:
+tests do not assert on time.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ class Figure:
 class Report:
     def __init__(self) -> None:
         self.figures: list[Figure] = []
+        self.charts: dict[str, tuple[str, str]] = {}  # file name -> (title, SVG)
+
+    def add_chart(self, name: str, title: str, svg: str) -> None:
+        """A chart written next to the report as `name`.svg and shown in report.md."""
+        self.charts[f"{name}.svg"] = (title, svg)
 
     def add(self, figure: Figure) -> Figure:
         self.figures.append(figure)
@@ -73,6 +79,7 @@ class Report:
             "|---|---|---|---|---|---|",
             *(f.row() for f in self.figures),
             "",
+            *(f"![{title}]({file})\n" for file, (title, _) in self.charts.items()),
         ]
         return "\n".join(lines)
 
@@ -83,6 +90,8 @@ class Report:
         (directory / "report.md").write_text(self.markdown(), encoding="utf-8")
         payload = [asdict(f) | {"ratio": f.ratio} for f in self.figures]
         (directory / "report.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+        for file, (_, svg) in self.charts.items():
+            (directory / file).write_text(svg, encoding="utf-8")
 
 
 def percentile(samples: list[float], q: float) -> float:

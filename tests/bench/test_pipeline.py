@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.bench.broker import raw_broker
+from tests.bench.charts import latency_chart
 from tests.bench.pipeline_bench import Outcome, closed_loop, open_loop, outcome, running_node
 from tests.bench.report import Figure, Report
 
@@ -65,10 +66,15 @@ def test_the_node_under_load_next_to_the_raw_broker(
     raw = raw_broker(amqp_uri, SUBMITS)
     raw_label = f"kombu publish+consume, {raw.messages:,} persistent 1 KB msgs, quorum queue"
     scale = "" if seed == "sample" else ", seed-scale catalog"
+    latencies: dict[str, list[float]] = {}
     with running_node(amqp_uri, tmp_path, seed=seed) as node:
         loaded = outcome(node, closed_loop(node, CLIENTS, SUBMITS), timeout=SUBMITS / 50)
         figures(report, f"pipeline, {SUBMITS:,} submits{scale}", loaded, raw.rate, raw_label)
+        latencies[f"{CLIENTS} clients, flat out"] = loaded.latencies_ms
         for rate in STEADY_RATES:
             steady = outcome(node, open_loop(node, CLIENTS, rate, STEADY_SECONDS), timeout=300)
             label = f"steady {rate:.0f}/s for {STEADY_SECONDS:.0f} s{scale}"
             steady_figures(report, label, steady)
+            latencies[f"steady {rate:.0f}/s"] = steady.latencies_ms
+    title = f"submit → audited, {seed} catalog: share of cases audited within a time"
+    report.add_chart(f"latency-{seed}", title, latency_chart(latencies, title=title, target_ms=100))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.bench.broker import raw_broker
+from tests.bench.charts import latency_chart
 from tests.bench.pipeline_bench import closed_loop, open_loop, outcome, running_node
 
 
@@ -22,3 +23,7 @@ def test_the_pipeline_benchmark_traces_every_case_to_audit_and_inbox(
     assert len(loaded.latencies_ms) == 40
     assert min(loaded.latencies_ms) > 0
     assert {"api-applications", "worker-audit", "bench client"} <= set(loaded.cpu_ms_per_case)
+    chart = latency_chart(
+        {"loaded": loaded.latencies_ms, "steady": steady.latencies_ms}, title="t", target_ms=100
+    )
+    assert chart.count("<polyline") == 2
