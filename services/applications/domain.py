@@ -19,6 +19,7 @@ from services.contract.identifiers import (
     mask_phone,
     mask_resident_id,
 )
+from services.platform import paging
 from services.platform.calendar import WorkCalendar
 from services.platform.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 
@@ -904,8 +905,9 @@ DEFAULT_PAGE = 50
 @dataclass(frozen=True)
 class CaseQuery:
     """A listing: by applicant (ID number or account), department, status, overdue; paged by
-    the case number the previous page ended with. A department's cases are those it accepted
-    (`Case.department_code`) and those it has had a review of, open or completed (联审)."""
+    the case number the previous page ended with (`after`, from the page token). A
+    department's cases are those it accepted (`Case.department_code`) and those it has had a
+    review of, open or completed (联审)."""
 
     applicant_id_number: str = ""
     account_id: str = ""
@@ -914,11 +916,35 @@ class CaseQuery:
     overdue: bool | None = None
     page_size: int = 0
     page_token: str = ""
+    after: str = ""  # set by `check_query` from `page_token`
+
+    def fingerprint(self) -> tuple[str, ...]:
+        """What the cases of this query depend on (its page tokens' key): every filter, in
+        the spelling `check_query` gives it. Not the page size: a case number means the same
+        at any page size, so a caller may change it between pages."""
+        overdue = "" if self.overdue is None else str(self.overdue)
+        return (
+            "applications.List",
+            self.applicant_id_number,
+            self.account_id,
+            self.department_code,
+            self.status,
+            overdue,
+        )
+
+
+def next_page_token(query: CaseQuery, case_number: str) -> str:
+    """The opaque token of the page after `case_number` in `query` (as `check_query` spells
+    it); `check_query` takes it back for the same filters only."""
+    return paging.page_token(case_number, query.fingerprint())
 
 
 def check_query(query: CaseQuery) -> CaseQuery:
     """The query in canonical spelling (codes trimmed and upper-cased, like every code this
-    service stores); `InvalidArgument` listing every field that cannot be what it says."""
+    service stores), with `after` the case number its page token holds; `InvalidArgument`
+    listing every field that cannot be what it says. The page token must be one that
+    `next_page_token` made for the same filters (any page size): a garbled one, or one of
+    another query, is refused naming it."""
     problems: list[FieldViolation] = []
     applicant_id = canonical_code(query.applicant_id_number)
     if applicant_id and (problem := applicant_id_problem(applicant_id)):
@@ -936,18 +962,26 @@ def check_query(query: CaseQuery) -> CaseQuery:
         problems.append(FieldViolation("status", f"must be one of {', '.join(STATUSES)}"))
     if not 0 <= query.page_size <= MAX_PAGE:
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
-    token = query.page_token.strip()
-    if token and not _CASE_NUMBER_RE.match(token):
-        problems.append(FieldViolation("page_token", "is not a next_page_token that List returned"))
-    if problems:
-        raise InvalidArgument(problems)
-    return replace(
+    checked = replace(
         query,
         applicant_id_number=applicant_id,
         account_id=account,
         department_code=department,
-        page_token=token,
+        page_token=query.page_token.strip(),
+        after="",
     )
+    if checked.page_token:
+        # A query refused for other reasons has no key yet: its token is checked as a token.
+        key = None if problems else checked.fingerprint()
+        try:
+            after = paging.read_page_token(checked.page_token, key, str, query_fields="the filters")
+        except InvalidArgument as exc:
+            problems.extend(exc.violations)
+        else:
+            checked = replace(checked, after=after)
+    if problems:
+        raise InvalidArgument(problems)
+    return checked
 
 
 # -- supervision (电子监察) -----------------------------------------------------------------

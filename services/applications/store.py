@@ -422,15 +422,15 @@ class ApplicationsStore:
             statement = statement.where(cases.c.status == query.status)
         if query.overdue is not None:
             statement = statement.where(cases.c.overdue.is_(query.overdue))
-        if query.page_token:
-            statement = statement.where(cases.c.case_number > query.page_token)
+        if query.after:
+            statement = statement.where(cases.c.case_number > query.after)
         size = query.page_size or DEFAULT_PAGE
         statement = statement.order_by(cases.c.case_number).limit(size + 1)
         with self.db.read() as conn:
             found = [_case(r._mapping) for r in conn.execute(statement)]
         more = len(found) > size
         found = found[:size]
-        return found, (found[-1].case_number if more else "")
+        return found, (domain.next_page_token(query, found[-1].case_number) if more else "")
 
     # -- the catalog replica -------------------------------------------------------------
 

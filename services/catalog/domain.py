@@ -12,8 +12,6 @@ standard field is a *deviation*.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
@@ -29,6 +27,7 @@ from services.contract.identifiers import (
     check_implementation_code,
     check_uscc,
 )
+from services.platform import paging
 from services.platform.errors import FailedPrecondition, InvalidArgument, NotFound
 
 LEVELS = ("province", "city", "county")
@@ -746,61 +745,25 @@ class Query(Filters):
         """Whether the text is a code, looked up exactly (else it is part of a name)."""
         return bool(self.text) and looks_like_code(self.text)
 
-    def fingerprint(self) -> bytes:
-        """What the items of this query depend on: the filters, and the code or the tokens
-        of the text (so "ICP 备案" and "ｉｃｐ备案" are one query). Not the page size: a
-        position means the same at any page size, so a caller may change it between pages."""
+    def fingerprint(self) -> tuple[str, ...]:
+        """What the items of this query depend on (its page tokens' key): the filters, and
+        the code or the tokens of the text (so "ICP 备案" and "ｉｃｐ备案" are one query).
+        Not the page size: a position means the same at any page size, so a caller may
+        change it between pages."""
         what = self.text if self.is_code else " ".join(self.tokens)
-        key = [*(getattr(self, f.name) for f in fields(Filters)), str(self.is_code), what]
-        digest = hashlib.blake2b("\x1f".join(key).encode(), digest_size=_TOKEN_DIGEST)
-        return digest.digest()
+        filters = (getattr(self, f.name) for f in fields(Filters))
+        return ("catalog.SearchItems", *filters, str(self.is_code), what)
 
 
 MAX_PAGE = 200
-MAX_POSITION = 2**63 - 1  # the largest integer a store compares a row id with (SQLite)
-
-# A page token is base64url (unpadded) of: the format version (1 byte), the position (8
-# bytes, big-endian) and a digest of the query it was made for. No secret goes in: a token
-# that anyone could make says no more than "after this position, in this query", so it
-# needs no signing, and it stays valid across calls, restarts and nodes of one version.
-_TOKEN_VERSION = 1
-_TOKEN_DIGEST = 8
-_TOKEN_BYTES = 1 + 8 + _TOKEN_DIGEST
-_TOKEN_CHARS = -(-_TOKEN_BYTES * 4 // 3)
-_NOT_A_TOKEN = (
-    "is not a token this API returned (garbled, cut short, or made by an earlier version): "
-    "search again without it"
-)
-_ANOTHER_QUERY = (
-    "belongs to another query: send the text and filters of the query that returned it, "
-    "or no page_token for a first page"
-)
+MAX_POSITION = paging.MAX_POSITION
+_QUERY_FIELDS = "the text and filters"
 
 
 def next_page_token(query: Query, position: int) -> str:
     """The opaque, URL-safe token of the page after `position` (a store's row id) in
     `query`; `parse_query` takes it back for the same query only (`MAX_POSITION` at most)."""
-    raw = bytes([_TOKEN_VERSION]) + position.to_bytes(8, "big") + query.fingerprint()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _token_parts(token: str) -> tuple[int, bytes] | None:
-    """(position, query digest) of a token this module made, else None."""
-    if len(token) != _TOKEN_CHARS or not token.isascii():
-        return None
-    padded = token + "=" * (-len(token) % 4)
-    try:
-        raw = base64.urlsafe_b64decode(padded.encode("ascii"))
-    except ValueError:
-        return None
-    # Only the one spelling page_token makes (base64 decoding ignores stray characters and
-    # the unused low bits of the last one).
-    if base64.urlsafe_b64encode(raw).decode("ascii") != padded or raw[0] != _TOKEN_VERSION:
-        return None
-    position = int.from_bytes(raw[1:9], "big")
-    if position > MAX_POSITION:
-        return None
-    return position, raw[9:]
+    return paging.page_token(position, query.fingerprint())
 
 
 def parse_query(
@@ -840,13 +803,14 @@ def parse_query(
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
     query = Query.of(filters, text=text, page_size=page_size or 20, tokens=tokens)
     if page_token:
-        parts = _token_parts(page_token)
-        if parts is None:
-            problems.append(FieldViolation("page_token", _NOT_A_TOKEN))
-        elif not problems and parts[1] != query.fingerprint():
-            problems.append(FieldViolation("page_token", _ANOTHER_QUERY))
+        # A query refused for other reasons has no key yet: its token is checked as a token.
+        key = None if problems else query.fingerprint()
+        try:
+            after = paging.read_page_token(page_token, key, int, query_fields=_QUERY_FIELDS)
+        except InvalidArgument as exc:
+            problems.extend(exc.violations)
         else:
-            query = replace(query, after=parts[0])
+            query = replace(query, after=after)
     if problems:
         raise InvalidArgument(problems)
     return query

@@ -73,7 +73,7 @@ from services.notifications.domain import (
     Planned,
 )
 from services.notifications.templates import TemplateSet, load_templates
-from services.platform import tracing
+from services.platform import paging, tracing
 from services.platform.calendar import WorkCalendar, default_calendar
 from services.platform.errors import (
     FailedPrecondition,
@@ -1062,7 +1062,11 @@ class NotificationsStore:
         )
         if unread_only:
             query = query.where(notifications.c.read.is_(False))
-        return self._page(query, notifications.c.seq, page_size, page_token, _notification)
+        key = ("inbox", recipient.strip(), str(unread_only))
+        return self._page(
+            query, notifications.c.seq, key, page_size, page_token, _notification,
+            query_fields="the recipient and filters",
+        )  # fmt: skip
 
     def mark_read(self, recipient: str, ids: Sequence[str]) -> int:
         """Mark messages of `recipient`'s inbox read; ids of other recipients change
@@ -1119,7 +1123,8 @@ class NotificationsStore:
                 query = query.where(column == value)
         if dead_lettered:
             query = query.where(notifications.c.dead_lettered.is_(True))
-        return self._page(query, notifications.c.seq, page_size, page_token, _notification)
+        key = ("notifications", recipient, case_number, status, channel, str(dead_lettered))
+        return self._page(query, notifications.c.seq, key, page_size, page_token, _notification)
 
     def notification(self, notification_id: str) -> Notification:
         _refuse(_required("id", notification_id))
@@ -1159,7 +1164,8 @@ class NotificationsStore:
             query = query.where(work_orders.c.department == department)
         if status:
             query = query.where(work_orders.c.status == status)
-        return self._page(query, work_orders.c.seq, page_size, page_token, _work_order)
+        key = ("work_orders", division, department, status)
+        return self._page(query, work_orders.c.seq, key, page_size, page_token, _work_order)
 
     def close_work_order(self, work_order_id: str, *, outcome: str, operator: str) -> WorkOrder:
         problems = _required("id", work_order_id)
@@ -1199,7 +1205,8 @@ class NotificationsStore:
             query = query.where(rectifications.c.department == department)
         if status:
             query = query.where(rectifications.c.status == status)
-        return self._page(query, rectifications.c.seq, page_size, page_token, _rectification)
+        key = ("rectifications", department, status)
+        return self._page(query, rectifications.c.seq, key, page_size, page_token, _rectification)
 
     def complete_rectification(
         self, rectification_id: str, *, department: str, note: str
@@ -1243,21 +1250,32 @@ class NotificationsStore:
     # -- helpers ----------------------------------------------------------------------
 
     def _page(
-        self, query: Any, key: Any, page_size: int, page_token: str, convert: Any
+        self,
+        query: Any,
+        seq: Any,
+        key: tuple[str, ...],
+        page_size: int,
+        page_token: str,
+        convert: Any,
+        *,
+        query_fields: str = "the filters",
     ) -> tuple[list[Any], str]:
+        """A page of `query`, newest (highest `seq`) first, and the token of the next page
+        ("" at the end). `key` names the listing and its filters in canonical spelling:
+        a token serves only a query of the same key (`InvalidArgument` naming page_token
+        otherwise, or when garbled; `query_fields` says what makes the query)."""
         if page_size < 0 or page_size > MAX_PAGE:
             raise InvalidArgument.single("page_size", f"must be between 0 and {MAX_PAGE}")
-        if page_token and not page_token.isdigit():
-            raise InvalidArgument.single("page_token", "is not a token this API returned")
         size = page_size or DEFAULT_PAGE
         if page_token:
-            query = query.where(key < int(page_token))
-        query = query.order_by(key.desc()).limit(size + 1)
+            after = paging.read_page_token(page_token, key, int, query_fields=query_fields)
+            query = query.where(seq < after)
+        query = query.order_by(seq.desc()).limit(size + 1)
         with self.db.read() as conn:
             rows = [convert(r._mapping) for r in conn.execute(query)]
         more = len(rows) > size
         rows = rows[:size]
-        return rows, (str(rows[-1].seq) if more else "")
+        return rows, (paging.page_token(rows[-1].seq, key) if more else "")
 
     def _save_case(self, conn: Connection, case: Case) -> None:
         self._insert_case.run(

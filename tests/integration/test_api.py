@@ -228,7 +228,8 @@ def test_inbox_and_audit_refuse_bad_paging_with_the_field(node: Settings) -> Non
             lambda: inbox.ListInbox(
                 notif_pb.ListInboxRequest(recipient="u", page_token="x"), timeout=5
             ),
-            "page_token: is not a token this API returned",
+            "page_token: is not a token this API returned (garbled, cut short, or made by an "
+            "earlier version): search again without it",
         ),
         (
             lambda: audit.ListEvents(audit_pb.ListEventsRequest(page_size=5000), timeout=5),

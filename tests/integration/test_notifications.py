@@ -152,6 +152,25 @@ def serving(store: NotificationsStore) -> Iterator[pb_grpc.NotificationsServiceS
         server.stop(0)
 
 
+NOT_A_TOKEN = (
+    "is not a token this API returned (garbled, cut short, or made by an earlier version): "
+    "search again without it"
+)
+
+
+def another_query(fields: str) -> str:
+    return (
+        f"belongs to another query: send {fields} of the query that returned it, or no "
+        "page_token for a first page"
+    )
+
+
+def refused(call: Callable[..., Any], request: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call(request, timeout=10)
+    return info.value
+
+
 def as_row(order: pb.WorkOrder) -> tuple[Any, ...]:
     """A work order's fields but its id, title and body, with times as datetimes."""
     closed = order.closed_at.ToDatetime(tzinfo=UTC) if order.HasField("closed_at") else None
@@ -710,6 +729,130 @@ class NotificationsSuite:
         )  # fmt: skip
         assert ([w.id for w in rest.work_orders], rest.next_page_token) == ([accepted.id], "")
 
+    # -- paging ---------------------------------------------------------------------------
+
+    def three_cases(self, store: NotificationsStore) -> None:
+        """Three hotline cases of the applicant, accepted and then rated badly: inbox
+        messages, notifications, work orders and rectifications to page through."""
+        store.put_department(MARKET, name="玄武区市场监督管理局", email="", phone="",
+                             supervisor="")  # fmt: skip
+        for n in range(1, 4):
+            case = f"320102-20261127-{n:06d}"
+            store.handle(submitted(channel="hotline", case=case))
+            store.handle(event(names.APPLICATION_ACCEPTED, 2, case_number=case))
+            store.handle(event(names.APPLICATION_EVALUATED, 3, case_number=case,
+                               level="dissatisfied", bad=True))  # fmt: skip
+
+    def test_paging_with_the_returned_tokens_yields_every_item_once(
+        self, store: NotificationsStore
+    ) -> None:
+        self.three_cases(store)
+        listings: list[tuple[Callable[..., tuple[list[Any], str]], dict[str, Any]]] = [
+            (store.inbox, {"recipient": ACCOUNT}),
+            (store.notifications, {}),
+            (store.notifications, {"recipient": ACCOUNT, "channel": "inbox"}),
+            (store.work_orders, {"division": "320102"}),
+            (store.rectifications, {"department": MARKET}),
+        ]
+        for listing, query in listings:
+            whole, last = listing(**query)
+            assert (len(whole) >= 3, last) == (True, ""), listing
+            for size in (1, 2):
+                seen, tokens, token = [], [], ""
+                while True:
+                    page, token = listing(**query, page_size=size, page_token=token)
+                    seen += [item.id for item in page]
+                    if not token:
+                        break
+                    tokens.append(token)
+                assert seen == [item.id for item in whole], (listing, size)
+                # Opaque: no token is the bare position of the last item of its page.
+                assert not any(t.isdigit() for t in tokens), tokens
+
+    def test_a_page_token_of_another_query_is_refused_naming_it(
+        self, store: NotificationsStore
+    ) -> None:
+        self.three_cases(store)
+        _, inbox = store.inbox(ACCOUNT, page_size=1)
+        _, orders = store.work_orders(division="320102", page_size=1)
+        _, open_ = store.rectifications(department=MARKET, status="open", page_size=1)
+        refused: list[tuple[Callable[[], Any], str]] = [
+            (lambda: store.inbox("someone-else", page_token=inbox), "the recipient and filters"),
+            (lambda: store.inbox(ACCOUNT, unread_only=True, page_token=inbox),
+             "the recipient and filters"),
+            (lambda: store.notifications(recipient=ACCOUNT, page_token=inbox), "the filters"),
+            (lambda: store.work_orders(division="320102", page_token=inbox), "the filters"),
+            (lambda: store.work_orders(division="320100", page_token=orders), "the filters"),
+            (lambda: store.work_orders(division="320102", status="open", page_token=orders),
+             "the filters"),
+            (lambda: store.rectifications(department=MARKET, page_token=open_), "the filters"),
+            (lambda: store.rectifications(department=MARKET, status="open", page_token=orders),
+             "the filters"),
+        ]  # fmt: skip
+        for call, fields in refused:
+            with pytest.raises(InvalidArgument) as info:
+                call()
+            assert [(v.field, v.reason) for v in info.value.violations] == [
+                ("page_token", another_query(fields))
+            ]
+        # Each goes on working for its own query, at any page size.
+        whole, _ = store.inbox(ACCOUNT)
+        rest, _ = store.inbox(ACCOUNT, page_size=50, page_token=inbox)
+        assert rest == whole[1:]
+
+    def test_a_garbled_page_token_is_refused_naming_it(self, store: NotificationsStore) -> None:
+        self.three_cases(store)
+        [newest, *_], token = store.inbox(ACCOUNT, page_size=1)
+        listings: list[Callable[..., tuple[list[Any], str]]] = [
+            lambda page_token: store.inbox(ACCOUNT, page_token=page_token),
+            store.notifications,
+            store.work_orders,
+            store.rectifications,
+        ]
+        for garbled in ("abc", "12", str(newest.seq), token[:-2], token + "AA"):
+            for listing in listings:
+                with pytest.raises(InvalidArgument) as info:
+                    listing(page_token=garbled)
+                assert [(v.field, v.reason) for v in info.value.violations] == [
+                    ("page_token", NOT_A_TOKEN)
+                ], garbled
+
+    def test_page_tokens_over_grpc_serve_only_their_own_query(
+        self, store: NotificationsStore
+    ) -> None:
+        self.three_cases(store)
+        with serving(store) as client:
+            first = client.ListInbox(pb.ListInboxRequest(recipient=ACCOUNT, page_size=2),
+                                     timeout=10)  # fmt: skip
+            orders = client.ListWorkOrders(pb.ListWorkOrdersRequest(page_size=1), timeout=10)
+            refusals = [
+                refused(client.ListInbox, pb.ListInboxRequest(
+                    recipient="someone-else", page_token=first.next_page_token)),
+                refused(client.ListNotifications, pb.ListNotificationsRequest(
+                    recipient=ACCOUNT, page_token=first.next_page_token)),
+                refused(client.ListRectifications, pb.ListRectificationsRequest(
+                    page_token=orders.next_page_token)),
+                refused(client.ListWorkOrders, pb.ListWorkOrdersRequest(page_token="3")),
+            ]  # fmt: skip
+            seen, token = list(first.messages), first.next_page_token
+            while token:
+                page = client.ListInbox(
+                    pb.ListInboxRequest(recipient=ACCOUNT, page_size=2, page_token=token),
+                    timeout=10,
+                )
+                seen, token = seen + list(page.messages), page.next_page_token
+            whole = client.ListInbox(pb.ListInboxRequest(recipient=ACCOUNT), timeout=10)
+
+        assert [(e.code(), violations(e)) for e in refusals] == [
+            (grpc.StatusCode.INVALID_ARGUMENT,
+             {"page_token": another_query("the recipient and filters")}),
+            (grpc.StatusCode.INVALID_ARGUMENT, {"page_token": another_query("the filters")}),
+            (grpc.StatusCode.INVALID_ARGUMENT, {"page_token": another_query("the filters")}),
+            (grpc.StatusCode.INVALID_ARGUMENT, {"page_token": NOT_A_TOKEN}),
+        ]  # fmt: skip
+        assert [m.id for m in seen] == [m.id for m in whole.messages]
+        assert len(seen) == len({m.id for m in seen}) >= 3
+
     def test_a_missed_rectification_is_escalated_once_to_the_supervising_department(
         self, store: NotificationsStore, clock: Clock
     ) -> None:
@@ -1216,7 +1359,7 @@ USCC_REQUIRED = "is required (a department's unified social credit code)"
         ("ListInbox", pb.ListInboxRequest(recipient=ACCOUNT, page_size=501), {
             "page_size": "must be between 0 and 500"}),
         ("ListInbox", pb.ListInboxRequest(recipient=ACCOUNT, page_token="abc"), {
-            "page_token": "is not a token this API returned"}),
+            "page_token": NOT_A_TOKEN}),
         ("MarkRead", pb.MarkReadRequest(recipient=ACCOUNT, ids=[""]), {
             "ids": "must not hold an empty id"}),
         ("ListNotifications", pb.ListNotificationsRequest(case_number="320102-1"), {

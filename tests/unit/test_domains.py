@@ -24,6 +24,7 @@ from services.applications.domain import (
     check_case_number,
     check_query,
     local_date,
+    next_page_token,
     normalise,
     validate_submission,
 )
@@ -251,23 +252,54 @@ def test_the_longest_texts_a_submission_may_carry_make_a_valid_submitted_event()
 # -- listings --------------------------------------------------------------------------------
 
 
+STATUS_REASON = (
+    "must be one of received, accepted, supplement_requested, supplemented, in_review, "
+    "reviewed, paused, concluded, refused, withdrawn"
+)
+
+
 def test_a_listing_spells_codes_the_way_they_are_stored() -> None:
     first17 = "11010519491231002"
+    stored = CaseQuery(
+        applicant_id_number=f"{first17}X",
+        account_id="u-wang",
+        department_code="11320102767342276U",
+    )
+    token = next_page_token(stored, "320102-20261127-000001")
     query = check_query(
         CaseQuery(
             applicant_id_number=f" {first17}x ",
             account_id=" u-wang ",
             department_code=" 11320102767342276u",
-            page_token=" 320102-20261127-000001 ",
+            page_size=7,
+            page_token=f" {token} ",
         )
     )
 
-    assert query == CaseQuery(
-        applicant_id_number=f"{first17}X",
-        account_id="u-wang",
-        department_code="11320102767342276U",
-        page_token="320102-20261127-000001",
-    )
+    assert query == replace(stored, page_size=7, page_token=token, after="320102-20261127-000001")
+
+
+def test_a_listing_page_token_of_another_query_is_refused_naming_it() -> None:
+    token = next_page_token(CaseQuery(account_id="u-wang"), "320102-20261127-000001")
+    others = [
+        CaseQuery(),
+        CaseQuery(account_id="u-li"),
+        CaseQuery(account_id="u-wang", status="received"),
+        CaseQuery(account_id="u-wang", overdue=True),
+        CaseQuery(account_id="u-wang", department_code="11320102767342276U"),
+    ]
+    for other in others:
+        assert violations_of(check_query, replace(other, page_token=token)) == (
+            FieldViolation(
+                "page_token",
+                "belongs to another query: send the filters of the query that returned it, "
+                "or no page_token for a first page",
+            ),
+        ), other
+    # A query refused for other reasons is not told its token is another query's.
+    assert violations_of(
+        check_query, CaseQuery(account_id="u-wang", status="lost", page_token=token)
+    ) == (FieldViolation("status", STATUS_REASON),)
 
 
 def test_a_listing_lists_every_field_it_cannot_use() -> None:
@@ -287,13 +319,13 @@ def test_a_listing_lists_every_field_it_cannot_use() -> None:
         ),
         FieldViolation("account_id", "must be at most 128 characters"),
         FieldViolation("department_code", "check character is A, expected U"),
-        FieldViolation(
-            "status",
-            "must be one of received, accepted, supplement_requested, supplemented, "
-            "in_review, reviewed, paused, concluded, refused, withdrawn",
-        ),
+        FieldViolation("status", STATUS_REASON),
         FieldViolation("page_size", "must be between 0 and 200"),
-        FieldViolation("page_token", "is not a next_page_token that List returned"),
+        FieldViolation(
+            "page_token",
+            "is not a token this API returned (garbled, cut short, or made by an earlier "
+            "version): search again without it",
+        ),
     )
 
 
