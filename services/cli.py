@@ -364,11 +364,13 @@ def _require_broker(settings: Any) -> None:
 @click.option("--timeout", default=20.0, show_default=True, help="Seconds to wait for results.")
 def demo(timeout: float) -> None:
     """Submit an application to the running node and show what audit and the applicant's
-    inbox got. Exit 0 only if both arrived."""
+    inbox got. Exit 0 only if both arrived; else say why in one line on stderr and exit 1."""
     from services.client import run_demo
 
     settings = load_settings()
-    sys.exit(run_demo(settings, timeout=timeout, echo=click.echo))
+    with _node_errors("demo"):
+        status = run_demo(settings, timeout=timeout, echo=click.echo)
+    sys.exit(status)
 
 
 # -- catalog -------------------------------------------------------------------------------
@@ -575,12 +577,14 @@ def catalog_conformance(division: str, department: str, details: bool, as_json: 
 def _node_errors(command: str) -> Iterator[None]:
     """Report a call to the running node that fails as one line on stderr, "govnet
     COMMAND: why", and exit: 2 if the node refused the input (INVALID_ARGUMENT, naming each
-    bad field), else 1 (no node answers, or another refusal)."""
+    bad field), else 1 (no node answers, another refusal, or the node cannot do it)."""
     import grpc
+
+    from services.client import NodeError
 
     try:
         yield
-    except ConnectionError as exc:
+    except (ConnectionError, NodeError) as exc:
         click.echo(f"govnet {command}: {exc}", err=True)
         sys.exit(1)
     except grpc.RpcError as exc:

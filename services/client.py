@@ -102,30 +102,30 @@ def submit_when_item_known(
     return _wait_for(submit, timeout)  # type: ignore[no-any-return]
 
 
-def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
-    try:
-        catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
-        apps = apps_grpc.ApplicationsServiceStub(_node_channel(settings, "applications"))
-        audit = audit_grpc.AuditServiceStub(_node_channel(settings, "audit"))
-        inbox = notif_grpc.NotificationsServiceStub(_node_channel(settings, "notifications"))
-    except ConnectionError as exc:
-        echo(f"govnet demo: {exc}")
-        return 1
+class NodeError(Exception):
+    """The node answered, but not with what the command needs; the message says why."""
 
-    try:
-        items = [
-            i
-            for i in catalog.ListItems(
-                catalog_pb.ListItemsRequest(division=settings.division), timeout=CALL_TIMEOUT
-            )
-            if i.case_kind == "promised" and i.status == catalog_pb.ITEM_STATUS_PUBLISHED
-        ]
-    except grpc.RpcError as exc:  # e.g. another node holds the port
-        echo(f"govnet demo: {exc.details()}")
-        return 1
+
+def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
+    """Submit an application to the node and print with `echo` what audit stored and the
+    applicant's inbox received; return 0 once both arrived. Raises ConnectionError if no
+    node answers, grpc.RpcError if the node refuses a call (e.g. another node holds the
+    port), and NodeError if it cannot take the application or the results do not arrive
+    within `timeout`: the caller reports those as errors."""
+    catalog = catalog_grpc.CatalogServiceStub(_node_channel(settings, "catalog"))
+    apps = apps_grpc.ApplicationsServiceStub(_node_channel(settings, "applications"))
+    audit = audit_grpc.AuditServiceStub(_node_channel(settings, "audit"))
+    inbox = notif_grpc.NotificationsServiceStub(_node_channel(settings, "notifications"))
+
+    items = [
+        i
+        for i in catalog.ListItems(
+            catalog_pb.ListItemsRequest(division=settings.division), timeout=CALL_TIMEOUT
+        )
+        if i.case_kind == "promised" and i.status == catalog_pb.ITEM_STATUS_PUBLISHED
+    ]
     if not items:
-        echo("govnet demo: the catalog of this node has no items; start it with GOVNET_SEED=sample")
-        return 1
+        raise NodeError("the catalog of this node has no items; start it with GOVNET_SEED=sample")
     item = items[0]
     echo(f"item      {item.implementation_code}  {item.name}  ({item.department_name})")
 
@@ -147,14 +147,12 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
     try:
         application = submit_when_item_known(apps, request, timeout)
     except grpc.RpcError as exc:
-        echo(f"govnet demo: Submit failed: {exc.code().name}: {exc.details()}")
-        return 1
+        raise NodeError(f"Submit failed: {exc.code().name}: {exc.details()}") from exc
     if application is None:
-        echo(
-            f"govnet demo: the applications service of node {settings.division} never learned "
+        raise NodeError(
+            f"the applications service of node {settings.division} never learned "
             f"item {item.implementation_code} from its catalog (are both workers up?)"
         )
-        return 1
     number = application.case_number
     echo(
         f"submitted case {number} for {application.applicant.name} "
@@ -178,6 +176,7 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
 
     events = _wait_for(audited, timeout)
     messages = _wait_for(delivered, timeout)
+    missing = []
     if events:
         echo("audit stored:")
         for event in events:
@@ -186,15 +185,17 @@ def run_demo(settings: Settings, *, timeout: float, echo: Echo) -> int:
                 f"source={event.source}"
             )
     else:
-        echo(f"audit did not store both {sorted(wanted)} for {number} within {timeout:.0f}s")
+        missing.append(f"audit did not store both {sorted(wanted)} for {number}")
     if messages:
         echo(f"inbox of {account}:")
         for message in messages:
             echo(f"  {message.id}  {message.title}")
             echo(f"    {message.body}")
     else:
-        echo(f"no inbox message for {number} arrived within {timeout:.0f}s")
-    return 0 if events and messages else 1
+        missing.append(f"no inbox message for {number} arrived")
+    if missing:
+        raise NodeError(f"{' and '.join(missing)} within {timeout:.0f}s")
+    return 0
 
 
 def tail_audit(
@@ -207,11 +208,10 @@ def tail_audit(
     follow: bool,
     echo: Echo,
 ) -> int:
-    try:
-        audit = audit_grpc.AuditServiceStub(_node_channel(settings, "audit"))
-    except ConnectionError as exc:
-        echo(f"govnet audit tail: {exc}")
-        return 1
+    """Print with `echo` the newest `lines` events of the audit log (all after `after`, if
+    given), and with `follow` new ones until interrupted. Raises ConnectionError if no node
+    answers and grpc.RpcError if the node refuses: the caller reports those as errors."""
+    audit = audit_grpc.AuditServiceStub(_node_channel(settings, "audit"))
 
     def page(start: int) -> audit_pb.ListEventsResponse:
         return audit.ListEvents(

@@ -221,6 +221,8 @@ def audit_tail(event_type: str, subject: str, after: int, lines: int, follow: bo
             follow=follow,
             echo=click.echo,
         )
+    except ConnectionError as exc:
+        _fail(str(exc))
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
             _fail(_invalid_argument(exc, TAIL_OPTIONS), 2)

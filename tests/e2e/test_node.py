@@ -83,6 +83,22 @@ def test_the_demo_shows_the_audited_application_and_the_inbox_message(county: Ru
 
 
 @pytest.mark.parametrize(
+    ("command", "prefix"), [(("demo",), "govnet demo: "), (("audit", "tail"), "govnet: ")]
+)
+def test_a_client_command_the_node_refuses_says_why_in_one_line_on_stderr(
+    county: RunningNode, command: tuple[str, ...], prefix: str
+) -> None:
+    # GOVNET_DIVISION names the city, but the county node holds the ports the settings name.
+    result = govnet(*command, env={**county.env, "GOVNET_DIVISION": "320100"})
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"{prefix}this gRPC API is the node of 320102, not of 320100 (GOVNET_DIVISION): "
+        "start the 320100 node, or set GOVNET_GRPC_PORT_BASE to the ports of the one that runs"
+    ]
+
+
+@pytest.mark.parametrize(
     "command",
     [("catalog", "search", "食品"), ("catalog", "conformance"), ("audit", "checkpoint")],
 )
