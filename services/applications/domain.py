@@ -55,6 +55,7 @@ RESULT_CODES = {
     6: "不予受理 not accepted",
 }
 RESULTS_NEEDING_REASON = frozenset((1, 2, 3, 4, 5))
+WITHDRAWN_RESULT = 5  # 退件 returned: "supplement never completed / withdrawn"
 PAUSE_KINDS = ("hearing", "inspection", "expert_review", "testing", "public_notice", "other")
 """听证, 现场勘查, 专家评审, 检验检测, 公示, 其他: special procedures whose time is not counted."""
 EVALUATION_LEVELS = (
@@ -837,7 +838,8 @@ def withdraw(case: Case, reason: str, now: datetime, calendar: WorkCalendar) -> 
     """The applicant withdraws an open case. A special procedure under way ends with it, as
     `resume` ends one: the pause closes at `now` with the working days it took (counted on
     `calendar`) and the deadlines move by them, so a closed case keeps no pause open. The
-    event is `application.withdrawn` all the same: its `at` is when the pause ended."""
+    event is `application.withdrawn` all the same: its `at` is when the pause ended. The case's
+    result is 5, 退件 (returned), the code results give a withdrawn application."""
     if not case.open:
         raise FailedPrecondition(
             f"case {case.case_number} is {case.status}; it cannot be withdrawn"
@@ -847,7 +849,9 @@ def withdraw(case: Case, reason: str, now: datetime, calendar: WorkCalendar) -> 
         raise InvalidArgument.single("reason", problem)
     if case.status == "paused":
         case = _end_pause(case, now, calendar)
-    withdrawn = replace(case, status="withdrawn", reason=text, closed_at=now)
+    withdrawn = replace(
+        case, status="withdrawn", reason=text, closed_at=now, result_code=WITHDRAWN_RESULT
+    )
     data = _base(case, None, now) | {"reason": mask_in_text(text)}
     return Transition(withdrawn, "application.withdrawn", data)
 

@@ -782,7 +782,10 @@ def _case(row: RowMapping | Any) -> Case:
             for p in state.get("pauses", ())
         ),
         paused_from=state.get("paused_from", ""),
-        result_code=state.get("result_code"),
+        # Cases withdrawn before withdrawal gave them their result code have none stored.
+        result_code=domain.WITHDRAWN_RESULT
+        if row["status"] == "withdrawn"
+        else state.get("result_code"),
         reason=state.get("reason", ""),
         certificate=state.get("certificate", ""),
         closed_at=_utc(row["closed_at"]),

@@ -616,7 +616,7 @@ def test_the_applicant_withdraws_over_grpc(api: Any, amqp_uri: str) -> None:
     assert (withdrawn.status, withdrawn.reason, withdrawn.result_code) == (
         pb.STATUS_WITHDRAWN,
         "不再经营",
-        -1,
+        5,  # 退件 returned
     )
     assert withdrawn.HasField("closed_at")
     assert (kind, without(data, "at")) == (

@@ -914,6 +914,7 @@ def test_the_applicant_withdraws_an_open_case(status: str) -> None:
     now = china(2026, 3, 13)
     t = checked(withdraw(in_state(status), " 不再经营 ", now, CALENDAR))
     assert (t.case.status, t.case.reason, t.case.closed_at) == ("withdrawn", "不再经营", now)
+    assert t.case.result_code == 5  # 退件 returned, as DOMAIN gives a withdrawn application
     assert t.event_type == "application.withdrawn"
     assert t.data == {
         "case_number": NUMBER,
