@@ -621,7 +621,7 @@ def _same_request(case: Case, submission: Submission) -> bool:
         case.item.implementation_code == submission.implementation_code
         and case.applicant == submission.applicant
         and case.channel == submission.channel
-        and case.handed_in == submission.handed_in
+        and sorted(case.handed_in) == sorted(submission.handed_in)  # a set, in any order
     )
 
 

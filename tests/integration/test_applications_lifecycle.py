@@ -220,6 +220,26 @@ class LifecycleSuite:
             "application.supplemented",
         ]
 
+    def test_a_retry_listing_the_materials_in_another_order_returns_the_same_case(
+        self, store: ApplicationsStore
+    ) -> None:
+        """What was handed in is a set: a client that rebuilds its request from a set may
+        list it in another order, and that is still the same application."""
+
+        def submit(*materials: str) -> tuple[str, bool]:
+            who = Applicant("natural", "王五", RESIDENT, "", "u-wang")
+            case, created = store.submit(
+                Submission("r-2", ITEM.implementation_code, who, "web", materials)
+            )
+            return case.case_number, created
+
+        number, created = submit("食品经营许可申请书", "健康证明")
+        assert created
+        assert submit("健康证明", "食品经营许可申请书") == (number, False)
+        with pytest.raises(FailedPrecondition, match="with different content"):
+            submit("食品经营许可申请书")
+        assert [e.type for e in self.events(store)] == ["application.submitted"]
+
     def test_a_transition_and_its_event_commit_together_or_not_at_all(
         self, store: ApplicationsStore
     ) -> None:
