@@ -1,8 +1,10 @@
 """Charts for the benchmark report, as plain SVG (no plotting library to install).
 
 `latency_chart` draws the distribution of submit → audited latencies of each run: for every
-latency on the (logarithmic) x axis, the share of cases audited within it. A target such as
-"p99 <= 100 ms" reads as: the curve must reach 99 % left of the 100 ms line.
+latency on the (logarithmic) x axis, the share of cases audited within it, on a scale of
+nines (0, 90, 99, 99.9 % equally spaced), so that the tail the targets are about is as
+readable as the median. A target such as "p99 <= 100 ms" reads as: the curve must cross the
+99 % line left of the 100 ms line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from xml.sax.saxutils import escape
 WIDTH, HEIGHT = 720, 420
 LEFT, RIGHT, TOP, BOTTOM = 60, 200, 40, 50
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
+NINES = 3  # the top of the y axis: 99.9 %
 POINTS = 200  # per curve: enough for a smooth line, small enough for a readable file
 
 
@@ -35,7 +38,8 @@ def latency_chart(
         return LEFT + plot_w * math.log10(ms / low) / math.log10(high / low)
 
     def y(share: float) -> float:
-        return TOP + plot_h * (1 - share)
+        nines = -math.log10(1 - min(share, 1 - 10**-NINES))
+        return TOP + plot_h * (1 - nines / NINES)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
@@ -48,18 +52,30 @@ def latency_chart(
         parts.append(_line(x(decade), TOP, x(decade), TOP + plot_h, "#ddd"))
         parts.append(_text(x(decade), TOP + plot_h + 16, f"{decade:g} ms", "middle"))
         decade *= 10
-    for share in (0, 0.5, 0.95, 0.99, 1):
+    for share, label in (
+        (0, "0 %"),
+        (0.5, "50 %"),
+        (0.9, "90 %"),
+        (0.99, "99 %"),
+        (0.999, "99.9 %"),
+    ):
         parts.append(_line(LEFT, y(share), LEFT + plot_w, y(share), "#ddd"))
-        parts.append(_text(LEFT - 6, y(share) + 4, f"{share:.0%}", "end"))
+        parts.append(_text(LEFT - 6, y(share) + 4, label, "end"))
     parts.append(_text(LEFT + plot_w / 2, HEIGHT - 10, "submit → audited (log scale)", "middle"))
     if target_ms is not None:
         parts.append(_line(x(target_ms), TOP, x(target_ms), TOP + plot_h, "#555", dashed=True))
         parts.append(_text(x(target_ms) + 4, TOP + 12, f"target {target_ms:g} ms", "start"))
     for i, (name, values) in enumerate(samples.items()):
         colour = COLOURS[i % len(COLOURS)]
-        step = max(1, len(values) // POINTS)
-        picked = [(values[k], (k + 1) / len(values)) for k in range(0, len(values), step)]
-        picked.append((values[-1], 1.0))
+        # Evenly spaced on the nines scale, so the tail keeps its detail.
+        ranks = sorted(
+            {
+                min(len(values) - 1, int(len(values) * (1 - 10 ** (-NINES * i / POINTS))))
+                for i in range(POINTS + 1)
+            }
+            | {len(values) - 1}
+        )
+        picked = [(values[k], (k + 1) / len(values)) for k in ranks]
         path = " ".join(f"{x(ms):.1f},{y(share):.1f}" for ms, share in picked)
         parts.append(
             f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}">'

@@ -26,8 +26,9 @@ def test_each_run_is_a_curve_that_rises_to_every_case() -> None:
         xs, ys = [p[0] for p in points], [p[1] for p in points]
         assert xs == sorted(xs)  # latencies grow to the right
         assert ys == sorted(ys, reverse=True)  # the share of cases grows upwards
-        assert ys[-1] == 40.0  # the top of the plot: every case
+        assert ys[-1] == 40.0  # the top of the plot: every case (99.9 % and up)
     texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"0 %", "50 %", "90 %", "99 %", "99.9 %"} <= set(texts)
     assert "target 100 ms" in texts
     assert "p < & >" in texts
     assert {"1 ms", "10 ms", "100 ms", "1000 ms"} <= set(texts)
