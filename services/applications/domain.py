@@ -975,13 +975,10 @@ def check_query(query: CaseQuery) -> CaseQuery:
         after="",
     )
     if checked.page_token:
-        # A query refused for other reasons has no key yet: its token is checked as a token.
-        key = None if problems else checked.fingerprint()
-        try:
-            after = paging.read_page_token(checked.page_token, key, str, query_fields="the filters")
-        except InvalidArgument as exc:
-            problems.extend(exc.violations)
-        else:
+        after = paging.checked_position(
+            checked.page_token, checked.fingerprint, str, problems, query_fields="the filters"
+        )
+        if after is not None:
             checked = replace(checked, after=after)
     if problems:
         raise InvalidArgument(problems)

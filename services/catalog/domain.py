@@ -803,13 +803,10 @@ def parse_query(
         problems.append(FieldViolation("page_size", f"must be between 0 and {MAX_PAGE}"))
     query = Query.of(filters, text=text, page_size=page_size or 20, tokens=tokens)
     if page_token:
-        # A query refused for other reasons has no key yet: its token is checked as a token.
-        key = None if problems else query.fingerprint()
-        try:
-            after = paging.read_page_token(page_token, key, int, query_fields=_QUERY_FIELDS)
-        except InvalidArgument as exc:
-            problems.extend(exc.violations)
-        else:
+        after = paging.checked_position(
+            page_token, query.fingerprint, int, problems, query_fields=_QUERY_FIELDS
+        )
+        if after is not None:
             query = replace(query, after=after)
     if problems:
         raise InvalidArgument(problems)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from services.contract.errors import FieldViolation
 from services.platform.errors import InvalidArgument
 
 Key = Sequence[str]
@@ -84,6 +85,25 @@ def read_page_token(token: str, key: Key | None, kind: type[P], *, query_fields:
     if key is not None and digest != _digest(key):
         raise InvalidArgument.single("page_token", another_query(query_fields))
     return position
+
+
+def checked_position(
+    token: str,
+    key: Callable[[], Key],
+    kind: type[P],
+    problems: list[FieldViolation],
+    *,
+    query_fields: str,
+) -> P | None:
+    """`read_page_token` for a request being checked field by field: a refused token is added
+    to `problems` (None returned). The query's `key()` is asked for only when `problems` is
+    empty so far: a query refused for other reasons has no key yet, and its token is checked
+    as a token only."""
+    try:
+        return read_page_token(token, None if problems else key(), kind, query_fields=query_fields)
+    except InvalidArgument as exc:
+        problems.extend(exc.violations)
+        return None
 
 
 def _digest(key: Key) -> bytes:

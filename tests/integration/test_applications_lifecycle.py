@@ -112,6 +112,14 @@ class LifecycleSuite:
         )
         return case.case_number
 
+    def concluded(self, store: ApplicationsStore) -> str:
+        """A case through its joint review to conclusion (issued): its number."""
+        number = self.submit(store)
+        store.accept(number, OFFICER)
+        store.complete_review(number, REVIEWER, True, "同意")
+        store.conclude(number, OFFICER, 0, "", "")
+        return number
+
     def events(self, store: ApplicationsStore) -> list[Event]:
         with store.db.read() as conn:
             bodies = conn.execute(
@@ -598,10 +606,7 @@ class LifecycleSuite:
     def test_an_evaluation_from_a_department_system_is_recorded_once(
         self, store: ApplicationsStore
     ) -> None:
-        number = self.submit(store)
-        store.accept(number, OFFICER)
-        store.complete_review(number, REVIEWER, True, "同意")
-        store.conclude(number, OFFICER, 0, "", "")
+        number = self.concluded(store)
         raw = evaluation(division="320102", department=ITEM.department_code, level="dissatisfied")
         raw["data"]["case_number"] = number
         event = decode(__import__("json").dumps(raw), default_registry())
@@ -615,10 +620,7 @@ class LifecycleSuite:
     def test_an_evaluation_naming_its_department_in_lower_case_is_recorded(
         self, store: ApplicationsStore
     ) -> None:
-        number = self.submit(store)
-        store.accept(number, OFFICER)
-        store.complete_review(number, REVIEWER, True, "同意")
-        store.conclude(number, OFFICER, 0, "", "")
+        number = self.concluded(store)
         raw = evaluation(division="320102", department=ITEM.department_code, level="satisfied")
         raw["data"] |= {"case_number": number, "department": ITEM.department_code.lower()}
         event = decode(__import__("json").dumps(raw), default_registry())

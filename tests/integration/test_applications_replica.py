@@ -49,6 +49,20 @@ def submission(materials: tuple[str, ...]) -> Submission:
     )
 
 
+def revocation(*, version: int) -> dict[str, Any]:
+    """The data of an `item.revoked` for ITEM at `version`."""
+    return {
+        "basic_code": ITEM.basic_code,
+        "implementation_code": ITEM.implementation_code,
+        "name": ITEM.name,
+        "level": "county",
+        "department": {"code": ITEM.department_code, "name": ITEM.department_name},
+        "version": version,
+        "reason": "事项取消",
+        "standard_revoked": False,
+    }
+
+
 class ReplicaSuite:
     @pytest.fixture
     def store(self, url: str) -> Iterator[ApplicationsStore]:
@@ -82,16 +96,7 @@ class ReplicaSuite:
         case, _ = store.submit(replace(submission(required), request_id="after-revision"))
         assert case.item.promised_limit_days == 7
 
-        revoked = {
-            "basic_code": ITEM.basic_code,
-            "implementation_code": ITEM.implementation_code,
-            "name": ITEM.name,
-            "level": "county",
-            "department": {"code": ITEM.department_code, "name": ITEM.department_name},
-            "version": 3,
-            "reason": "事项取消",
-            "standard_revoked": False,
-        }
+        revoked = revocation(version=3)
         assert store.apply_item_event(catalog_event(names.ITEM_REVOKED, revoked, 3))
         with pytest.raises(InvalidArgument, match="is not an item published at this node"):
             store.submit(replace(submission(required), request_id="after-revocation"))
@@ -155,16 +160,7 @@ class ReplicaSuite:
     def test_a_revocation_that_overtakes_its_item_keeps_the_item_out_of_intake(
         self, store: ApplicationsStore
     ) -> None:
-        revoked = {
-            "basic_code": ITEM.basic_code,
-            "implementation_code": ITEM.implementation_code,
-            "name": ITEM.name,
-            "level": "county",
-            "department": {"code": ITEM.department_code, "name": ITEM.department_name},
-            "version": ITEM.version + 1,
-            "reason": "事项取消",
-            "standard_revoked": False,
-        }
+        revoked = revocation(version=ITEM.version + 1)
         assert store.apply_item_event(catalog_event(names.ITEM_REVOKED, revoked, 2))
         # The publication it revoked arrives after it: an older version, so it changes nothing.
         assert not store.apply_item_event(catalog_event(names.ITEM_PUBLISHED, ITEM.event_data(), 1))
