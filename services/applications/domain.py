@@ -1000,6 +1000,21 @@ def _near_deadline(left: int, used: float, rules: Rules) -> bool:
     return left <= rules.warning_days or used >= rules.warning_share
 
 
+def deemed_acceptance(
+    case: Case, now: datetime, calendar: WorkCalendar, rules: Rules
+) -> list[Transition]:
+    """The acceptance the law deems made when a received case was neither decided nor asked
+    for a supplement within the window (行政许可法 第三十二条: accepted as of receipt), with
+    the joint review it opens; nothing for any other case. Supervision says it on its round;
+    an action on the case says it first if supervision has not yet."""
+    if case.status != "received":
+        return []
+    window_end = calendar.add(local_date(case.submitted_at), rules.supplement_window_days)
+    if local_date(now) <= window_end:
+        return []
+    return acceptance(case, None, now, calendar, deemed=True)
+
+
 def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -> list[Transition]:
     """What supervision says about an open case now: deemed acceptance (with the joint
     review it starts), a yellow warning, a red card. Each is said at most once per case (the
@@ -1011,10 +1026,7 @@ def supervise(case: Case, now: datetime, calendar: WorkCalendar, rules: Rules) -
     out: list[Transition] = []
     today = local_date(now)
     if case.status == "received":
-        window_end = calendar.add(local_date(case.submitted_at), rules.supplement_window_days)
-        if today > window_end:
-            out.extend(acceptance(case, None, now, calendar, deemed=True))
-        return out
+        return deemed_acceptance(case, now, calendar, rules)
     if case.due_date is None or not case.open or case.status == "paused":
         return out
     promised = case.item.promised_limit_days

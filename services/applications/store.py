@@ -59,7 +59,7 @@ from services.applications.domain import (
 from services.contract import names
 from services.contract.envelope import Event
 from services.platform.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
-from services.platform.errors import FailedPrecondition, NotFound
+from services.platform.errors import DomainError, FailedPrecondition, NotFound
 from services.platform.settings import Settings
 from services.platform.store import Database, Tx
 
@@ -254,16 +254,34 @@ class ApplicationsStore:
         (`decide(case, now)`), store the result and emit the events in order, in one
         transaction. Returns the case as the last transition left it."""
 
-        def change(tx: Tx) -> Transition:
-            decided = decide(self._locked(tx.conn, number), tx.now)
+        def change(tx: Tx) -> Transition | DomainError:
+            case = self._locked(tx.conn, number)
+            deemed = domain.deemed_acceptance(case, tx.now, self.calendar, self.rules)
+            for transition in deemed:  # the law accepted it already: so does the store, first
+                self._save(tx, transition)
+            try:
+                decided = decide(deemed[-1].case if deemed else case, tx.now)
+            except DomainError as exc:
+                if not deemed:
+                    raise
+                # The deemed acceptance stands (it commits); the action is refused.
+                if not isinstance(exc, FailedPrecondition):
+                    return exc
+                return FailedPrecondition(
+                    f"{exc} (no decision or supplement request was made within "
+                    f"{self.rules.supplement_window_days} working days of receipt, so the law "
+                    "deems it accepted as of receipt)"
+                )
             transitions = [decided] if isinstance(decided, Transition) else list(decided)
             for transition in transitions:
                 self._save(tx, transition)
             return transitions[-1]
 
-        transition = self.db.write(change)
-        self._check_calendar(transition.case)
-        return transition.case
+        outcome = self.db.write(change)
+        if isinstance(outcome, DomainError):
+            raise outcome
+        self._check_calendar(outcome.case)
+        return outcome.case
 
     def accept(self, number: str, actor: domain.Actor) -> Case:
         """受理; for an item with collaborating departments, their reviews open at once."""

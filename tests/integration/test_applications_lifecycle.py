@@ -504,6 +504,41 @@ class LifecycleSuite:
             True,
         )
 
+    def test_an_officer_acting_after_the_window_finds_the_case_deemed_accepted(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        """The law accepts a case nobody decided within 5 working days as of its receipt,
+        whether or not supervision's round has come by: an officer cannot refuse it then,
+        nor start its clock later by accepting it."""
+        refused, accepted, withdrawn = (self.submit(store, f"r-{n}") for n in range(3))
+        clock.now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # the window ended 2026-11-30
+        for number, act in (
+            (refused, lambda n: store.refuse(n, OFFICER, "材料不全")),
+            (accepted, lambda n: store.accept(n, OFFICER)),
+        ):
+            with pytest.raises(FailedPrecondition) as late:
+                act(number)
+            assert str(late.value).startswith(f"case {number} is in_review; it cannot be ")
+            assert str(late.value).endswith(
+                "(no decision or supplement request was made within 5 working days of receipt, "
+                "so the law deems it accepted as of receipt)"
+            )
+            case = store.get(number)
+            assert (case.status, case.deemed_accepted) == ("in_review", True)
+            assert case.accepted_at == case.submitted_at
+            assert case.due_date == date(2026, 12, 7)  # counted from receipt
+        assert store.withdraw(withdrawn, RESIDENT, "不再经营").status == "withdrawn"
+        assert [(e.type, e.subject) for e in self.events(store)][3:] == [
+            ("application.accepted", refused),
+            ("application.review_assigned", refused),
+            ("application.accepted", accepted),
+            ("application.review_assigned", accepted),
+            ("application.accepted", withdrawn),
+            ("application.review_assigned", withdrawn),
+            ("application.withdrawn", withdrawn),
+        ]
+        assert store.supervise() == []  # nothing left to deem
+
     def test_supervision_deems_accepts_warns_and_flags_each_once(
         self, store: ApplicationsStore, clock: Clock
     ) -> None:
