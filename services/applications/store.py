@@ -59,7 +59,13 @@ from services.applications.domain import (
 from services.contract import names
 from services.contract.envelope import Event
 from services.platform.calendar import PROVISIONAL, WEEKDAYS, WorkCalendar, default_calendar
-from services.platform.errors import DomainError, FailedPrecondition, NotFound
+from services.platform.errors import (
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+)
 from services.platform.settings import Settings
 from services.platform.store import Database, Tx
 
@@ -264,9 +270,18 @@ class ApplicationsStore:
             except DomainError as exc:
                 if not deemed:
                     raise
-                # The deemed acceptance stands (it commits); the action is refused.
+                # The deemed acceptance stands (it commits); the action is refused. But who
+                # may act, and with what, is as the action met it: another department is
+                # denied, not told the case's state.
+                try:
+                    decide(case, tx.now)
+                except (PermissionDenied, InvalidArgument):
+                    raise
+                except DomainError:
+                    pass
                 if not isinstance(exc, FailedPrecondition):
                     return exc
+                self._check_calendar(deemed[-1].case)
                 return FailedPrecondition(
                     f"{exc} (no decision or supplement request was made within "
                     f"{self.rules.supplement_window_days} working days of receipt, so the law "

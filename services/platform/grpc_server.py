@@ -239,20 +239,22 @@ def non_utf8_field(descriptor: Any, data: bytes, prefix: str = "") -> str | None
                         return found
             else:
                 return None
-    except IndexError:
+    except (IndexError, ValueError, RecursionError):  # not protobuf: no field to name
         return None
     return None
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
+    """A varint of at most 10 bytes, as protobuf's; a longer run is not protobuf (and decoding
+    it would take time growing with the square of its length)."""
+    value = 0
+    for shift in range(0, 70, 7):
         byte = data[pos]
         value |= (byte & 0x7F) << shift
         pos += 1
         if byte < 0x80:
             return value, pos
-        shift += 7
+    raise ValueError("a varint longer than 10 bytes")
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,15 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": mask_in_text(record.getMessage()),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                out[key] = value
+                out[key] = mask_in_text(value) if isinstance(value, str) else value
         if record.exc_info:
-            out["error"] = self.formatException(record.exc_info)
+            out["error"] = mask_in_text(self.formatException(record.exc_info))
+        # Each text is masked before encoding: JSON writes a line break as "\n", after which a
+        # number would no longer stand alone.
         return mask_in_text(json.dumps(out, ensure_ascii=False, default=str))
 
 

@@ -652,7 +652,9 @@ class GroupCommit:
     def run(self, work: Callable[[Tx], T]) -> T:
         item = GroupCommit._Work(work, contextvars.copy_context())
         self._queue.put(item)
-        item.done.wait()
+        while not item.done.wait(1.0):
+            if not self._thread.is_alive():  # stopped, or died: nobody will commit it
+                raise RuntimeError("the store's writer has stopped; the write was not made")
         if item.error is not None:
             raise item.error
         return item.result  # type: ignore[no-any-return]
@@ -694,7 +696,9 @@ class GroupCommit:
 
     def _commit(self, batch: list[GroupCommit._Work]) -> None:
         try:
-            if self._conn is None:  # the writer keeps its connection: no checkout per batch
+            if self._conn is None and self.db.dialect == "sqlite":
+                # The writer keeps its connection: no checkout per batch. (Elsewhere the
+                # pool's checkout pings it, which a server-side disconnect needs.)
                 self._conn = self.db.writing(self.db.engine.connect())
             with self.db.transaction(self._conn) as tx:
                 if len(batch) == 1:  # alone, it needs no savepoint: its failure rolls back
@@ -707,7 +711,7 @@ class GroupCommit:
                     try:
                         item.result = item.context.run(item.work, tx)
                         savepoints.release()
-                    except Exception as exc:  # this work fails alone
+                    except BaseException as exc:  # this work fails alone; the writer goes on
                         savepoints.rollback()
                         del tx.emitted[emitted:]
                         item.error = exc
@@ -726,7 +730,7 @@ class GroupCommit:
     def _run_alone(item: GroupCommit._Work, tx: Tx) -> None:
         try:
             item.result = item.context.run(item.work, tx)
-        except Exception as exc:
+        except BaseException as exc:  # raised to its caller, whatever it is; the writer goes on
             item.error = exc
             raise _RolledBack from exc
 

@@ -539,6 +539,19 @@ class LifecycleSuite:
         ]
         assert store.supervise() == []  # nothing left to deem
 
+    def test_another_department_acting_after_the_window_is_denied_as_before(
+        self, store: ApplicationsStore, clock: Clock
+    ) -> None:
+        number = self.submit(store)
+        clock.now = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)  # the window ended 2026-11-30
+        with pytest.raises(PermissionDenied):
+            store.refuse(number, REVIEWER, "材料不全")  # PARTNER's officer, not the accepting one
+        assert store.get(number).status == "received"  # supervision's round records it
+        assert [t.event_type for t in store.supervise()] == [
+            "application.accepted",
+            "application.review_assigned",
+        ]
+
     def test_supervision_deems_accepts_warns_and_flags_each_once(
         self, store: ApplicationsStore, clock: Clock
     ) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.client import _channel
 from services.platform.errors import NotFound, Unavailable
-from services.platform.grpc_server import ApiServer, Registration
+from services.platform.grpc_server import ApiServer, Registration, Undecodable
 from tests.support.nodes import free_port_base
 
 SERVICE = "test.v1.Probe"
@@ -234,3 +234,20 @@ def test_a_request_that_cannot_be_decoded_is_invalid_argument_naming_the_field(
         assert call(_submit(name="王五"), timeout=5) == "王五".encode()  # and it goes on
     finally:
         server.stop(0)
+
+
+def test_bytes_that_are_not_protobuf_are_answered_without_decoding_them_at_length() -> None:
+    from govnet.applications.v1 import applications_pb2 as pb
+    from services.platform.grpc_server import lenient, non_utf8_field
+
+    # A key, then a varint a megabyte long: decoding it as a number would take CPU time
+    # growing with the square of its length (minutes), holding a gRPC worker thread.
+    endless = b"\x08" + b"\xff" * 1_000_000 + b"\x01"
+    assert non_utf8_field(pb.SubmitRequest.DESCRIPTOR, endless) is None
+    parse = lenient(pb.SubmitRequest.FromString)
+    assert parse is not None
+    refused = parse(endless)
+    assert isinstance(refused, Undecodable)
+    assert str(refused.error()) == (
+        "request: the bytes sent are not a govnet.applications.v1.SubmitRequest message"
+    )

@@ -236,6 +236,32 @@ class StoreSuite:
         db.close_group_commit()
         assert [e.data["reason"] for e in self.outbox_events(db)] == ["good"]
 
+    def test_a_write_that_raises_a_base_exception_gets_it_and_the_writer_goes_on(
+        self, db: Database
+    ) -> None:
+        db.enable_group_commit()
+
+        def exits(tx: Any) -> str:
+            tx.emit(names.EVENT_REJECTED, rejected_payload("lost"))
+            raise SystemExit(3)
+
+        with pytest.raises(SystemExit):
+            db.write(exits)
+        assert db.write(lambda tx: tx.emit(names.EVENT_REJECTED, rejected_payload("kept")).type)
+        db.close_group_commit()
+        assert [e.data["reason"] for e in self.outbox_events(db)] == ["kept"]
+
+    def test_a_write_after_the_writer_stopped_is_refused_not_left_waiting(
+        self, db: Database
+    ) -> None:
+        db.enable_group_commit()
+        group = db._group
+        assert group is not None
+        group.stop()
+        with pytest.raises(RuntimeError, match="the store's writer has stopped"):
+            group.run(lambda tx: "never")
+        db._group = None
+
     def test_a_write_whose_commit_fails_gets_the_error_and_the_next_one_commits(
         self, db: Database
     ) -> None:

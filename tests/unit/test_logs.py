@@ -45,3 +45,16 @@ def test_a_text_line_masks_them_too_and_keeps_case_numbers_and_trace_ids() -> No
     assert "3201**********0421" in line
     assert "case_number=320102-20261203-000042" in line
     assert trace in line
+
+
+def test_a_number_at_the_start_of_a_line_is_masked_in_json_too() -> None:
+    # JSON writes a line break as "\\n": masked after encoding, the number would follow an
+    # "n" and no longer stand alone.
+    record = record_with(RuntimeError("row:\n110101199003071234\t13812345678"), "failed for\n%s")
+    record.args = ("110101199003071234",)
+    line = JsonFormatter().format(record)
+    assert "110101199003071234" not in line
+    assert "13812345678" not in line
+    out = json.loads(line)
+    assert out["message"] == "failed for\n1101**********1234"
+    assert out["error"].endswith("row:\n1101**********1234\t138****5678")
