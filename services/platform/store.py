@@ -407,7 +407,7 @@ class Database:
     def transaction(self, conn: Connection | None = None) -> Iterator[Tx]:
         """A write transaction on `conn`, a connection the caller keeps (made by `writing`),
         or on one from the pool."""
-        held = nullcontext(conn) if conn else self._pooled_writing()
+        held = nullcontext(conn) if conn is not None else self._pooled_writing()
         with self._writer(), held as writing, writing.begin():
             tx = Tx(writing, self, self.clock())
             yield tx
