@@ -11,6 +11,7 @@ the traceback goes to the log, never on the wire.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -183,6 +184,7 @@ class Undecodable:
         )
 
 
+@functools.cache  # the interceptor asks at every call, for a few methods' deserializers
 def lenient(
     deserialize: Callable[[bytes], Any] | None,
 ) -> Callable[[bytes], Any] | None:
